@@ -1,0 +1,3 @@
+from amiscript.cli import main_entry
+
+main_entry()

@@ -1,0 +1,287 @@
+"""The command line: parse arguments, assemble the pieces, map errors to exit codes.
+
+The only module that imports everything; nothing imports it. ``main(argv)`` returns the exit
+status instead of exiting, so tests can call it directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from amiscript import __version__
+from amiscript.engine import Interpreter, TargetOverride
+from amiscript.errors import AmiscriptError, ScriptError, TransportError, UsageError
+from amiscript.report import HumanReport
+from amiscript.script import load_script
+from amiscript.script.yamlnodes import YMap, YStr, load_yaml_file
+from amiscript.transports.base import Target, Transport
+from amiscript.transports.tcp import TcpTransport
+
+PROG = "amiscript"
+EXIT_INTERRUPTED = 130
+
+RUN_EPILOG = """\
+examples:
+  amiscript run scripts/vmcount.yaml --var mailbox=123@default
+  amiscript run scripts/vmcount.yaml --var mailbox=123@default --simulate
+  amiscript run scripts/vmcount.yaml --var mailbox=123 --target tcp://10.0.0.5:5038 -v
+  AMI_SECRET=s3cret amiscript run check.yaml     # script uses ${env:AMI_SECRET}
+
+exit status:
+  0  every step passed
+  1  a step failed (a `fail` step, or a timeout or end of file with no handler)
+  2  usage or script error: nothing was sent
+  3  connection or transport error that the script did not handle
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so main() stays the one place that exits."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Expect-style conversations with the Asterisk Manager Interface, written as YAML.",
+        epilog="Run `amiscript COMMAND --help` for each command. Docs: docs/language.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="run a script against a PBX (or the built-in simulator)",
+        description="Connect, run the script's steps, and exit with its result.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("script", metavar="SCRIPT", help="the YAML script to run")
+    run.add_argument(
+        "--var", action="append", default=[], metavar="NAME=VALUE",
+        help="set a variable the script declares (repeatable; overrides --vars-file)",
+    )
+    run.add_argument("--vars-file", metavar="FILE", help="a YAML mapping of variable names to values")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument(
+        "--target", metavar="URL", help="connect here instead of the script's `connect:` (tcp://HOST:PORT)"
+    )
+    where.add_argument(
+        "--simulate", action="store_true",
+        help="start the built-in AMI simulator on a free loopback port and run against it",
+    )
+    run.add_argument(
+        "--timeout", type=float, metavar="SECONDS",
+        help="default expect timeout, overriding the script's `timeout:` (steps with their own keep it)",
+    )
+    run.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="show the conversation on stderr (>> sent, << received; secrets masked)",
+    )
+
+    check = commands.add_parser(
+        "check",
+        help="validate scripts without connecting",
+        description="Load and validate each script; report every file's problems. Exit 2 if any.",
+    )
+    check.add_argument("scripts", nargs="+", metavar="SCRIPT")
+
+    sim = commands.add_parser(
+        "simulate",
+        help="serve the built-in AMI simulator",
+        description="An AMI server that answers like Asterisk, for writing and testing scripts offline. "
+        "Prints `listening on HOST:PORT` once ready and serves until interrupted (Ctrl-C).",
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=5038, help="port to listen on; 0 picks a free one (default 5038)")
+    sim.add_argument("--manager-conf", metavar="FILE", help="users from an Asterisk manager.conf (default: the book's [admin])")
+    sim.add_argument("--state", metavar="FILE", help="YAML file of mailboxes (default: built-in state)")
+    sim.add_argument(
+        "--login-fail-delay", type=float, default=1.0, metavar="SECONDS",
+        help="wait before answering a failed login, as Asterisk does (default 1.0)",
+    )
+    sim.add_argument(
+        "--auth-timeout", type=float, default=30.0, metavar="SECONDS",
+        help="close sessions that do not log in within this time, as Asterisk's authtimeout (default 30)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exit_:  # --help and --version
+            return int(exit_.code or 0)
+        if args.command == "run":
+            return _run(args, out, err)
+        if args.command == "check":
+            return _check(args.scripts, out, err)
+        if args.command == "simulate":
+            return _simulate(args, out)
+        parser.print_help(out)
+        return 2
+    except AmiscriptError as exc:
+        err.write(f"{PROG}: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+
+
+def main_entry() -> None:
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`| head`); do not print a traceback about it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 1
+    sys.exit(code)
+
+
+# -- run ------------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be greater than 0, not {args.timeout:g}")
+    script = load_script(args.script)
+    variables = _read_vars_file(args.vars_file) if args.vars_file else {}
+    variables.update(_parse_vars(args.var))
+    report = HumanReport(out, err, verbose=args.verbose)
+    target = _parse_target(args.target) if args.target else None
+    with _maybe_simulator(args.simulate) as simulated:
+        interpreter = Interpreter(
+            script,
+            open_transport,
+            report,
+            variables=variables,
+            timeout=args.timeout,
+            target=simulated or target,
+        )
+        return interpreter.run()
+
+
+def open_transport(target: Target) -> Transport:
+    if target.transport == "tcp":
+        return TcpTransport.open(target)
+    raise TransportError(f"transport {target.transport!r} is not available")
+
+
+def _parse_vars(items: Sequence[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--var {item!r}: expected NAME=VALUE")
+        values[name.strip()] = value
+    return values
+
+
+def _read_vars_file(path: str) -> dict[str, str]:
+    root = load_yaml_file(Path(path), path)
+    if not isinstance(root, YMap):
+        raise ScriptError("a vars file must be a mapping of names to values", root.location)
+    values: dict[str, str] = {}
+    for name, value in root.items():
+        if not isinstance(value, YStr):
+            raise ScriptError(f"variable {name!r} must be text, not a list or mapping", value.location)
+        values[name] = str(value)
+    return values
+
+
+def _parse_target(url: str) -> TargetOverride:
+    parts = urlsplit(url)
+    if parts.scheme != "tcp":
+        raise UsageError(f"--target {url!r}: expected tcp://HOST:PORT")
+    try:
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"--target {url!r}: the port must be a number from 1 to 65535") from None
+    if not parts.hostname or port is None or port == 0 or parts.path not in ("", "/"):
+        raise UsageError(f"--target {url!r}: expected tcp://HOST:PORT")
+    return TargetOverride(parts.scheme, parts.hostname, port)
+
+
+@contextmanager
+def _maybe_simulator(enabled: bool) -> Iterator[TargetOverride | None]:
+    if not enabled:
+        yield None
+        return
+    from amiscript.sim import Simulator, default_config
+
+    with Simulator(default_config(), host="127.0.0.1", port=0) as sim:
+        host, port = sim.address
+        yield TargetOverride("tcp", host, port)
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+def _check(paths: Sequence[str], out: TextIO, err: TextIO) -> int:
+    failed = 0
+    for path in paths:
+        try:
+            load_script(path)
+        except AmiscriptError as exc:
+            failed += 1
+            err.write(f"{exc}\n")
+            continue
+        out.write(f"{path}: ok\n")
+    total = len(paths)
+    out.write(f"{total - failed} of {total} script{'s' if total != 1 else ''} ok\n")
+    return 2 if failed else 0
+
+
+# -- simulate -------------------------------------------------------------------------------
+
+
+def _simulate(args: argparse.Namespace, out: TextIO) -> int:
+    from amiscript.sim import SimConfig, Simulator, default_config, load_manager_conf, load_state
+
+    if args.login_fail_delay < 0 or args.auth_timeout <= 0:
+        raise UsageError("--login-fail-delay must be >= 0 and --auth-timeout > 0")
+    base = default_config()
+    config = SimConfig(
+        users=load_manager_conf(Path(args.manager_conf)) if args.manager_conf else base.users,
+        mailboxes=load_state(Path(args.state)) if args.state else base.mailboxes,
+        login_fail_delay=args.login_fail_delay,
+        auth_timeout=args.auth_timeout,
+    )
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    sim = Simulator(config, host=args.host, port=args.port)
+    try:
+        try:
+            host, port = sim.start()
+        except OSError as exc:
+            raise TransportError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        shown = f"[{host}]" if ":" in host else host
+        out.write(f"listening on {shown}:{port}\n")
+        out.flush()
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        return 0
+    finally:
+        sim.stop()
+        signal.signal(signal.SIGTERM, previous)

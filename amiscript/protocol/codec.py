@@ -1,0 +1,164 @@
+"""Incremental AMI reader: bytes in, banners and packets out, no I/O and no clock.
+
+Modelled on h11: feed bytes with ``receive_data`` (``b""`` means the peer closed), then call
+``next_event`` until it returns ``Signal.NEED_DATA``. It never blocks, never rescans bytes
+it has already searched for a line end, and never holds more than one line (bounded by
+``max_line``) plus one packet's headers, whatever the peer sends.
+
+Framing follows what a real Asterisk accepts (see ../shared/ami-captures): a line ends at
+LF, one CR before it is dropped, a bare CR is data; a line without a colon is ignored;
+blanks after the colon are skipped, trailing blanks kept; a blank line ends the packet.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from amiscript.protocol.packet import Banner, Malformed, Packet, Problem
+
+# Asterisk's own limits for what it reads (manager.c: 1024-byte input buffer,
+# AST_MAX_MANHEADERS = 128). A client reading a server uses far larger ones.
+SERVER_MAX_LINE = 1024
+SERVER_MAX_HEADERS = 128
+CLIENT_MAX_LINE = 1 << 20
+CLIENT_MAX_HEADERS = 1 << 16
+
+
+class Signal(Enum):
+    NEED_DATA = "need data"
+    END_OF_STREAM = "end of stream"
+
+
+Event = Banner | Packet | Malformed | Signal
+
+
+class PacketReader:
+    """Turns a byte stream into AMI events.
+
+    ``expect_banner`` is for the client side: the first line is the server's greeting.
+    ``max_line`` counts the bytes of a line including its line end.
+    """
+
+    def __init__(
+        self,
+        *,
+        expect_banner: bool = False,
+        max_line: int = CLIENT_MAX_LINE,
+        max_headers: int = CLIENT_MAX_HEADERS,
+    ) -> None:
+        self._buf = bytearray()
+        self._start = 0  # first unconsumed byte
+        self._scanned = 0  # bytes from _start already known to hold no LF
+        self._want_banner = expect_banner
+        self._max_line = max_line
+        self._max_headers = max_headers
+        self._headers: list[tuple[str, str]] = []
+        self._problem: Problem | None = None
+        self._discarding = False  # inside an over-long line, dropping bytes until LF
+        self._eof = False
+        self._done = False
+
+    def receive_data(self, data: bytes) -> None:
+        if not data:
+            self._eof = True
+            return
+        if self._eof:
+            raise RuntimeError("receive_data after end of stream")
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held that are not yet part of an event (for memory bounds and tests)."""
+        return len(self._buf) - self._start
+
+    def next_event(self) -> Event:
+        while True:
+            line = self._next_line()
+            if line is None:
+                return self._at_end_of_data()
+            if self._want_banner:
+                self._want_banner = False
+                return Banner(_decode(line))
+            if line:
+                self._add_header(line)
+                continue
+            if self._headers or self._problem:
+                return self._finish_packet()
+            # blank lines between packets carry nothing; Asterisk skips them too
+
+    def _next_line(self) -> bytes | None:
+        """The next complete line without its line end, or None if more bytes are needed."""
+        buf = self._buf
+        while True:
+            if self._discarding:
+                newline = buf.find(b"\n", self._start)
+                if newline < 0:
+                    self._drop_all()
+                    return None
+                self._start = newline + 1
+                self._discarding = False
+                self._scanned = 0
+            search_from = self._start + self._scanned
+            limit = self._start + self._max_line
+            newline = buf.find(b"\n", search_from, limit)
+            if newline >= 0:
+                end = newline - 1 if newline > self._start and buf[newline - 1] == 0x0D else newline
+                line = bytes(buf[self._start : end])
+                self._start = newline + 1
+                self._scanned = 0
+                self._compact()
+                return line
+            if len(buf) - self._start >= self._max_line:
+                self._problem = self._problem or Problem.LINE_TOO_LONG
+                self._discarding = True
+                continue
+            self._scanned = len(buf) - self._start
+            self._compact()
+            return None
+
+    def _add_header(self, line: bytes) -> None:
+        colon = line.find(b":")
+        if colon < 0:
+            return
+        if len(self._headers) >= self._max_headers:
+            self._problem = self._problem or Problem.TOO_MANY_HEADERS
+            return
+        name = _decode(line[:colon])
+        value = _decode(line[colon + 1 :].lstrip(b" \t"))
+        self._headers.append((name, value))
+
+    def _finish_packet(self) -> Packet | Malformed:
+        packet = Packet(tuple(self._headers))
+        problem = self._problem
+        self._headers = []
+        self._problem = None
+        return Malformed(problem, packet) if problem else packet
+
+    def _at_end_of_data(self) -> Event:
+        if not self._eof:
+            return Signal.NEED_DATA
+        if self._done:
+            return Signal.END_OF_STREAM
+        self._done = True
+        if self._headers or self._problem or self.buffered or self._discarding:
+            packet = Packet(tuple(self._headers))
+            self._headers = []
+            self._drop_all()
+            return Malformed(Problem.TRUNCATED, packet)
+        return Signal.END_OF_STREAM
+
+    def _drop_all(self) -> None:
+        self._buf.clear()
+        self._start = 0
+        self._scanned = 0
+
+    def _compact(self) -> None:
+        # Deleting the consumed prefix costs a copy; do it only once it outweighs what is left.
+        if self._start > 65536 and self._start * 2 > len(self._buf):
+            del self._buf[: self._start]
+            self._start = 0
+
+
+def _decode(raw: bytes) -> str:
+    # surrogateescape keeps any byte sequence round-trippable, so a server can echo bytes back.
+    return raw.decode("utf-8", "surrogateescape")

@@ -1,0 +1,389 @@
+"""YAML script -> ``Script``: the one validation pass, every error with file:line:col."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import regex
+
+from amiscript.errors import Location, ScriptError
+from amiscript.script.model import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MATCH_MAX,
+    DEFAULT_TIMEOUT,
+    Connect,
+    Exit,
+    Expect,
+    Fail,
+    Newline,
+    Pattern,
+    PatternKind,
+    Print,
+    Script,
+    Send,
+    Set,
+    Sleep,
+    Step,
+    VarSpec,
+)
+from amiscript.script.template import NAME, Template, parse_template
+from amiscript.script.yamlnodes import YList, YMap, YNode, YStr, describe, load_yaml_file, parse_yaml
+
+TRANSPORTS = ("tcp",)
+TOP_KEYS = ("name", "description", "vars", "connect", "timeout", "newline", "match_max", "on", "steps")
+VAR_KEYS = ("default", "required", "secret", "help")
+CONNECT_KEYS = ("transport", "host", "port", "timeout")
+HANDLER_KEYS = ("eof", "timeout")
+STEP_KINDS = ("send", "expect", "print", "fail", "set", "sleep", "exit")
+STEP_OPTIONS = {"send": ("newline",), "expect": ("then", "timeout")}
+ALTERNATIVE_KEYS = ("re", "text", "then", "eof", "timeout")
+
+
+def load_script(path: str | Path) -> Script:
+    file = Path(path)
+    return build_script(load_yaml_file(file, str(path)), str(path))
+
+
+def load_script_text(text: str, name: str = "<script>") -> Script:
+    return build_script(parse_yaml(text, name), name)
+
+
+def build_script(root: YNode, name: str) -> Script:
+    return _Builder(name).script(root)
+
+
+def compile_pattern(
+    kind: PatternKind,
+    source: Template,
+    values: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> regex.Pattern[str]:
+    """Compile a pattern; a variable's value always matches as literal text, never as regex.
+
+    Without ``values`` (load time) a harmless literal stands in for each variable.
+    """
+    if values is None:
+        text = "".join(part if isinstance(part, str) else "x" for part in source.parts)
+        return regex.compile(regex.escape(text) if kind is PatternKind.TEXT else text)
+    if kind is PatternKind.TEXT:
+        return regex.compile(regex.escape(source.render(values, environ=environ)))
+    return regex.compile(source.render(values, escape=regex.escape, environ=environ))
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.declared: set[str] = set()
+        self.implicit: set[str] = set()
+        self.templates: list[Template] = []
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def mapping(self, node: YNode, what: str) -> YMap:
+        if not isinstance(node, YMap):
+            raise ScriptError(f"{what} must be a mapping, not {describe(node)}", node.location)
+        return node
+
+    def text(self, node: YNode, what: str) -> YStr:
+        if not isinstance(node, YStr):
+            raise ScriptError(f"{what} must be text, not {describe(node)}", node.location)
+        return node
+
+    def template(self, node: YNode, what: str) -> Template:
+        value = self.text(node, what)
+        template = parse_template(str(value), value.location)
+        self.templates.append(template)
+        return template
+
+    def check_keys(self, node: YMap, allowed: Iterable[str], what: str) -> None:
+        allowed = tuple(allowed)
+        for key in node:
+            if key not in allowed:
+                raise ScriptError(
+                    f"unknown key {key!r} in {what}",
+                    node.key_locations[key],
+                    hint=_suggest(key, allowed),
+                )
+
+    def number(self, node: YNode, what: str, *, positive: bool = True) -> float:
+        value = self.text(node, what)
+        try:
+            number = float(value)
+        except ValueError:
+            raise ScriptError(f"{what} must be a number of seconds, not {value!r}", value.location) from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ScriptError(f"{what} must be a finite number, not {value!r}", value.location)
+        if positive and number <= 0:
+            raise ScriptError(f"{what} must be greater than 0, not {value!r}", value.location)
+        if number < 0:
+            raise ScriptError(f"{what} must not be negative, not {value!r}", value.location)
+        return number
+
+    def boolean(self, node: YNode, what: str) -> bool:
+        value = self.text(node, what)
+        lowered = value.lower()
+        if lowered in ("true", "yes"):
+            return True
+        if lowered in ("false", "no"):
+            return False
+        raise ScriptError(f"{what} must be true or false, not {value!r}", value.location)
+
+    def newline(self, node: YNode) -> Newline:
+        value = self.text(node, "newline")
+        try:
+            return Newline(value.lower())
+        except ValueError:
+            choices = ", ".join(mode.value for mode in Newline)
+            raise ScriptError(f"newline must be one of {choices}, not {value!r}", value.location) from None
+
+    # -- the script ------------------------------------------------------------------------
+
+    def script(self, root: YNode) -> Script:
+        if isinstance(root, YStr) and not root.strip():
+            raise ScriptError(f"{self.file}: the file is empty", hint="a script needs at least `steps:`")
+        top = self.mapping(root, "a script")
+        self.check_keys(top, TOP_KEYS, "the script")
+        if "steps" not in top:
+            raise ScriptError("the script has no `steps:`", top.location, hint="add a list of steps")
+        variables = self.variables(top["vars"]) if "vars" in top else ()
+        self.declared.update(spec.name for spec in variables)
+        # Captures and `set` targets declare names too; collect them before checking references.
+        self.collect_implicit(top)
+        self.declared.update(self.implicit)
+        connect = self.connect(top["connect"]) if "connect" in top else None
+        timeout = self.number(top["timeout"], "timeout") if "timeout" in top else DEFAULT_TIMEOUT
+        newline = self.newline(top["newline"]) if "newline" in top else Newline.CRLF
+        match_max = DEFAULT_MATCH_MAX
+        if "match_max" in top:
+            match_max = int(self.number(top["match_max"], "match_max"))
+        on_eof = on_timeout = None
+        if "on" in top:
+            handlers = self.mapping(top["on"], "`on`")
+            self.check_keys(handlers, HANDLER_KEYS, "`on`")
+            on_eof = self.steps(handlers["eof"], newline) if "eof" in handlers else None
+            on_timeout = self.steps(handlers["timeout"], newline) if "timeout" in handlers else None
+        steps = self.steps(top["steps"], newline)
+        self.check_references()
+        return Script(
+            path=self.file,
+            name=str(top.get("name", "")) if isinstance(top.get("name", ""), str) else "",
+            description=self.text(top["description"], "description") if "description" in top else "",
+            vars=variables,
+            connect=connect,
+            timeout=timeout,
+            newline=newline,
+            match_max=match_max,
+            on_eof=on_eof,
+            on_timeout=on_timeout,
+            steps=steps,
+            location=top.location,
+            implicit_vars=frozenset(self.implicit),
+        )
+
+    def variables(self, node: YNode) -> tuple[VarSpec, ...]:
+        specs = []
+        for name, value in self.mapping(node, "vars").items():
+            where = node.key_locations[name]
+            if not NAME.fullmatch(name):
+                raise ScriptError(
+                    f"invalid variable name {name!r}", where, hint="use letters, digits and _, not starting with a digit"
+                )
+            if isinstance(value, YMap):
+                self.check_keys(value, VAR_KEYS, f"variable {name!r}")
+                default = self.template(value["default"], f"default of {name!r}") if "default" in value else None
+                required = self.boolean(value["required"], "required") if "required" in value else False
+                secret = self.boolean(value["secret"], "secret") if "secret" in value else False
+                help_text = str(self.text(value["help"], "help")) if "help" in value else ""
+                if required and default is not None:
+                    raise ScriptError(
+                        f"variable {name!r} is required and has a default",
+                        where,
+                        hint="drop `required` or the default",
+                    )
+                specs.append(VarSpec(name, default, required, secret, help_text, where))
+            else:
+                specs.append(VarSpec(name, self.template(value, f"variable {name!r}"), False, False, "", where))
+        return tuple(specs)
+
+    def connect(self, node: YNode) -> Connect:
+        conn = self.mapping(node, "connect")
+        self.check_keys(conn, CONNECT_KEYS, "connect")
+        transport = str(self.text(conn["transport"], "transport")) if "transport" in conn else "tcp"
+        if transport not in TRANSPORTS:
+            raise ScriptError(
+                f"unknown transport {transport!r}",
+                conn["transport"].location,
+                hint=f"choose one of: {', '.join(TRANSPORTS)}",
+            )
+        defaults = {"host": "127.0.0.1", "port": "5038", "timeout": str(DEFAULT_CONNECT_TIMEOUT)}
+        fields = {}
+        for key, default in defaults.items():
+            if key in conn:
+                fields[key] = self.template(conn[key], f"connect {key}")
+            else:
+                fields[key] = parse_template(default, conn.location)
+        if "timeout" in conn and fields["timeout"].is_literal:
+            self.number(conn["timeout"], "connect timeout")
+        return Connect(transport, fields["host"], fields["port"], fields["timeout"], conn.location)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def steps(self, node: YNode, newline: Newline) -> tuple[Step, ...]:
+        if isinstance(node, YStr) and not node:
+            return ()
+        if not isinstance(node, YList):
+            raise ScriptError(f"steps must be a list (each item starting with `- `), not {describe(node)}",
+                              node.location)
+        return tuple(self.step(item, newline) for item in node)
+
+    def step(self, node: YNode, newline: Newline) -> Step:
+        if isinstance(node, YStr):
+            raise ScriptError(
+                f"a step must be a mapping such as `- print: text`, not the text {str(node)!r}",
+                node.location,
+                hint=_suggest(str(node), STEP_KINDS),
+            )
+        item = self.mapping(node, "a step")
+        kinds = [key for key in item if key in STEP_KINDS]
+        if not kinds:
+            key = next(iter(item), "")
+            raise ScriptError(
+                f"unknown step {key!r}" if key else "empty step",
+                item.key_locations.get(key, item.location),
+                hint=_suggest(key, STEP_KINDS) or f"steps are: {', '.join(STEP_KINDS)}",
+            )
+        if len(kinds) > 1:
+            raise ScriptError(
+                f"one step per list item: found both {kinds[0]!r} and {kinds[1]!r}",
+                item.key_locations[kinds[1]],
+                hint="start the second with its own `- `",
+            )
+        kind = kinds[0]
+        self.check_keys(item, (kind, *STEP_OPTIONS.get(kind, ())), f"a `{kind}` step")
+        where = item.key_locations[kind]
+        value = item[kind]
+        if kind == "send":
+            mode = self.newline(item["newline"]) if "newline" in item else newline
+            return Send(self.template(value, "send"), mode, where)
+        if kind == "expect":
+            return self.expect(item, newline, where)
+        if kind == "print":
+            return Print(self.template(value, "print"), where)
+        if kind == "fail":
+            return Fail(self.template(value, "fail"), where)
+        if kind == "set":
+            pairs = []
+            for name, text in self.mapping(value, "set").items():
+                pairs.append((name, self.template(text, f"set {name}")))
+            return Set(tuple(pairs), where)
+        if kind == "sleep":
+            return Sleep(self.number(value, "sleep", positive=False), where)
+        code_text = self.text(value, "exit")
+        if not code_text.isdigit() or int(code_text) > 255:
+            raise ScriptError(f"exit takes a status from 0 to 255, not {str(code_text)!r}", code_text.location)
+        return Exit(int(code_text), where)
+
+    def expect(self, item: YMap, newline: Newline, where: Location) -> Expect:
+        value = item["expect"]
+        timeout = self.number(item["timeout"], "timeout") if "timeout" in item else None
+        if isinstance(value, YStr):
+            then = self.steps(item["then"], newline) if "then" in item else ()
+            pattern = self.pattern(PatternKind.REGEX, value, then)
+            return Expect((pattern,), None, None, timeout, where)
+        if "then" in item:
+            raise ScriptError(
+                "`then` beside a list of alternatives is ambiguous",
+                item.key_locations["then"],
+                hint="put `then:` inside the alternative it belongs to",
+            )
+        if not isinstance(value, YList) or not value:
+            raise ScriptError(
+                "expect takes a regex, or a list of alternatives (`- re: ...`, `- text: ...`, `- eof:`, `- timeout:`)",
+                value.location,
+            )
+        patterns: list[Pattern] = []
+        on_eof = on_timeout = None
+        for alt_node in value:
+            alt = self.mapping(alt_node, "an expect alternative")
+            self.check_keys(alt, ALTERNATIVE_KEYS, "an expect alternative")
+            matchers = [key for key in ("re", "text", "eof", "timeout") if key in alt]
+            if len(matchers) != 1:
+                raise ScriptError(
+                    "each alternative needs exactly one of `re`, `text`, `eof`, `timeout`",
+                    alt.location,
+                )
+            key = matchers[0]
+            if key in ("eof", "timeout"):
+                if "then" in alt:
+                    raise ScriptError(
+                        f"`{key}:` takes its steps directly; `then` is for `re` and `text`",
+                        alt.key_locations["then"],
+                    )
+                steps = self.steps(alt[key], newline)
+                if key == "eof":
+                    on_eof = steps
+                else:
+                    on_timeout = steps
+                continue
+            then = self.steps(alt["then"], newline) if "then" in alt else ()
+            kind = PatternKind.REGEX if key == "re" else PatternKind.TEXT
+            patterns.append(self.pattern(kind, alt[key], then))
+        return Expect(tuple(patterns), on_eof, on_timeout, timeout, where)
+
+    def pattern(self, kind: PatternKind, node: YNode, then: tuple[Step, ...]) -> Pattern:
+        source = self.template(node, "a pattern")
+        try:
+            compiled = compile_pattern(kind, source)
+        except regex.error as exc:
+            position = f" at position {exc.pos}" if exc.pos is not None else ""
+            raise ScriptError(f"invalid regex {source.raw!r}: {exc.msg}{position}", source.location) from None
+        captures = tuple(compiled.groupindex)
+        return Pattern(kind, source, then, source.location, captures)
+
+    # -- variables -------------------------------------------------------------------------
+
+    def collect_implicit(self, node: YNode) -> None:
+        """Names a script sets itself: regex named groups and `set` targets, anywhere in it."""
+        if isinstance(node, YMap):
+            for key, value in node.items():
+                if key == "re" and isinstance(value, YStr):
+                    try:
+                        self.implicit.update(regex.compile(_stub_refs(value)).groupindex)
+                    except regex.error:
+                        pass  # reported with its position when the pattern itself is built
+                elif key == "expect" and isinstance(value, YStr):
+                    with contextlib.suppress(regex.error):
+                        self.implicit.update(regex.compile(_stub_refs(value)).groupindex)
+                elif key == "set" and isinstance(value, YMap):
+                    for name in value:
+                        if not NAME.fullmatch(name):
+                            raise ScriptError(f"invalid variable name {name!r} in `set`",
+                                              value.key_locations[name])
+                        self.implicit.add(name)
+                self.collect_implicit(value)
+        elif isinstance(node, YList):
+            for item in node:
+                self.collect_implicit(item)
+
+    def check_references(self) -> None:
+        for template in self.templates:
+            for ref in template.refs:
+                if not ref.env and ref.name not in self.declared:
+                    raise ScriptError(
+                        f"undeclared variable {ref.name!r}",
+                        template.location,
+                        hint=_suggest(ref.name, sorted(self.declared))
+                        or f"declare it under `vars:` (e.g. `{ref.name}: default`)",
+                    )
+
+
+def _stub_refs(text: str) -> str:
+    return regex.sub(r"\$\{[^}]*\}", "x", text)
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,125 @@
+"""The script language as typed, frozen values; every piece knows where it was written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from amiscript.errors import Location
+from amiscript.script.template import Template
+
+DEFAULT_TIMEOUT = 10.0  # Expect's default
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_MATCH_MAX = 1 << 20
+
+
+class Newline(Enum):
+    """How a newline written in `send` text goes on the wire."""
+
+    CRLF = "crlf"  # what telnet does, and what AMI wants
+    LF = "lf"  # exactly as written
+
+
+class PatternKind(Enum):
+    REGEX = "re"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class VarSpec:
+    name: str
+    default: Template | None
+    required: bool
+    secret: bool
+    help: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    transport: str
+    host: Template
+    port: Template
+    timeout: Template
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    text: Template
+    newline: Newline
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    kind: PatternKind
+    source: Template
+    then: tuple[Step, ...]
+    location: Location
+    captures: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"/{self.source.raw}/" if self.kind is PatternKind.REGEX else repr(self.source.raw)
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    patterns: tuple[Pattern, ...]
+    on_eof: tuple[Step, ...] | None
+    on_timeout: tuple[Step, ...] | None
+    timeout: float | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Print:
+    text: Template
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    message: Template
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Set:
+    values: tuple[tuple[str, Template], ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    code: int
+    location: Location
+
+
+Step = Send | Expect | Print | Fail | Set | Sleep | Exit
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    path: str
+    name: str
+    description: str
+    vars: tuple[VarSpec, ...]
+    connect: Connect | None
+    timeout: float
+    newline: Newline
+    match_max: int
+    on_eof: tuple[Step, ...] | None
+    on_timeout: tuple[Step, ...] | None
+    steps: tuple[Step, ...]
+    location: Location
+    implicit_vars: frozenset[str] = field(default_factory=frozenset)
+
+    def var(self, name: str) -> VarSpec | None:
+        return next((spec for spec in self.vars if spec.name == name), None)

@@ -1,0 +1,121 @@
+"""Text with ``${name}`` and ``${env:NAME}`` references, parsed once at load time.
+
+``$$`` is a literal dollar; any other ``$`` is kept as written, so regexes such as
+``Success$`` need no escaping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from amiscript.errors import Location, ScriptError
+
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A reference to a script variable, or to an environment variable when ``env``."""
+
+    name: str
+    env: bool = False
+
+    def __str__(self) -> str:
+        return f"${{env:{self.name}}}" if self.env else f"${{{self.name}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    raw: str
+    parts: tuple[str | Ref, ...]
+    location: Location
+
+    @property
+    def refs(self) -> tuple[Ref, ...]:
+        return tuple(part for part in self.parts if isinstance(part, Ref))
+
+    @property
+    def is_literal(self) -> bool:
+        return not self.refs
+
+    def render(
+        self,
+        values: Mapping[str, str],
+        *,
+        escape: Callable[[str], str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> str:
+        """Substitute references; ``escape`` is applied to substituted values only."""
+        env = os.environ if environ is None else environ
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = lookup(part, values, env, self.location)
+            out.append(escape(value) if escape else value)
+        return "".join(out)
+
+
+def lookup(ref: Ref, values: Mapping[str, str], env: Mapping[str, str], where: Location) -> str:
+    if ref.env:
+        if ref.name not in env:
+            raise ScriptError(
+                f"environment variable {ref.name} is not set (used as {ref})",
+                where,
+                hint=f"export {ref.name}=... before running",
+            )
+        return env[ref.name]
+    if ref.name not in values:
+        raise ScriptError(
+            f"variable {ref.name!r} has no value yet (used as {ref})",
+            where,
+            hint="set it with `set:`, capture it with a named group before this step, or give it a default",
+        )
+    return values[ref.name]
+
+
+def parse_template(text: str, where: Location) -> Template:
+    parts: list[str | Ref] = []
+    literal: list[str] = []
+    pos = 0
+    for token in _TOKEN.finditer(text):
+        literal.append(text[pos : token.start()])
+        pos = token.end()
+        if token.group(0) == "$$":
+            literal.append("$")
+            continue
+        if token.group(1) is None:
+            raise ScriptError(
+                "`${` without a closing `}`", where, hint="write `$${` for a literal `${`"
+            )
+        ref = _parse_ref(token.group(1), where)
+        if literal:
+            parts.append("".join(literal))
+            literal = []
+        parts.append(ref)
+    literal.append(text[pos:])
+    tail = "".join(literal)
+    if tail:
+        parts.append(tail)
+    return Template(text, tuple(parts), where)
+
+
+def _parse_ref(inner: str, where: Location) -> Ref:
+    inner = inner.strip()
+    if inner.startswith("env:"):
+        name = inner[4:].strip()
+        if not NAME.fullmatch(name):
+            raise ScriptError(f"invalid environment variable name in `${{{inner}}}`", where)
+        return Ref(name, env=True)
+    if not NAME.fullmatch(inner):
+        raise ScriptError(
+            f"invalid variable reference `${{{inner}}}`",
+            where,
+            hint="names are letters, digits and _; environment variables are ${env:NAME}",
+        )
+    return Ref(inner)

@@ -1,0 +1,161 @@
+"""Safe YAML loading that keeps positions and never rewrites what the author typed.
+
+PyYAML's ``safe_load`` follows YAML 1.1: ``Events: off`` becomes ``False``, ``0012`` becomes
+``10``, ``on:`` as a key becomes ``True``, duplicate keys silently keep the last value. Here
+every scalar stays the exact string written; the schema decides later what a number or a
+boolean is. Tags are refused (so no Python object can ever be built), duplicate keys are an
+error naming both places, and aliases count toward a node budget so an alias bomb is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from amiscript.errors import Location, ScriptError
+
+MAX_FILE_BYTES = 1 << 20
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+}
+
+
+class YStr(str):
+    """A scalar with the place it was written."""
+
+    location: Location
+    quoted: bool
+
+
+class YMap(dict):  # type: ignore[type-arg]
+    """A mapping with its own place and the place of each key."""
+
+    location: Location
+    key_locations: dict[str, Location]
+
+
+class YList(list):  # type: ignore[type-arg]
+    location: Location
+
+
+YNode = YStr | YMap | YList
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """A loader with no implicit type resolution: every plain scalar is tagged str."""
+
+
+_PlainLoader.yaml_implicit_resolvers = {}
+
+
+@dataclass
+class _Budget:
+    nodes: int = 0
+
+
+def load_yaml_file(path: Path, display: str | None = None) -> YNode:
+    """Read and parse ``path``; every problem is a ScriptError with file:line:col."""
+    name = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScriptError(f"{name}: no such file", hint="check the path") from None
+    except IsADirectoryError:
+        raise ScriptError(f"{name}: is a directory, not a script file") from None
+    except OSError as exc:
+        raise ScriptError(f"{name}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScriptError(f"{name}: file is larger than {MAX_FILE_BYTES // 1024} KiB; refusing to load it")
+    if b"\0" in raw:
+        raise ScriptError(f"{name}: binary file (contains NUL bytes), not a YAML script")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScriptError(
+            f"{name}: not UTF-8 text (bad byte at offset {exc.start})", hint="save the file as UTF-8"
+        ) from None
+    return parse_yaml(text, name)
+
+
+def parse_yaml(text: str, name: str) -> YNode:
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_PlainLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ScriptError(f"YAML syntax error: {problem}", where) from None
+    except yaml.YAMLError as exc:
+        raise ScriptError(f"{name}: YAML error: {exc}") from None
+    if not nodes or nodes[0] is None:
+        raise ScriptError(f"{name}: the file is empty", hint="a script needs at least `steps:`")
+    if len(nodes) > 1:
+        second = nodes[1]
+        raise ScriptError(
+            "more than one YAML document (`---`) in a script",
+            _loc(name, second.start_mark) if second is not None else Location(name, 1),
+        )
+    return _build(nodes[0], name, _Budget(), 0)
+
+
+def _loc(name: str, mark: yaml.Mark) -> Location:
+    return Location(name, mark.line + 1, mark.column + 1)
+
+
+def _build(node: yaml.Node, name: str, budget: _Budget, depth: int) -> YNode:
+    budget.nodes += 1
+    where = _loc(name, node.start_mark)
+    if budget.nodes > MAX_NODES:
+        raise ScriptError(f"more than {MAX_NODES} YAML nodes (an alias bomb?); refusing to load", where)
+    if depth > MAX_DEPTH:
+        raise ScriptError(f"YAML nested deeper than {MAX_DEPTH} levels; refusing to load", where)
+    if node.tag not in _STANDARD_TAGS:
+        raise ScriptError(
+            f"YAML tag {node.tag!r} is not allowed",
+            where,
+            hint="scripts are plain data; remove the tag",
+        )
+    if isinstance(node, yaml.ScalarNode):
+        scalar = YStr(node.value)
+        scalar.location = where
+        scalar.quoted = node.style in ("'", '"', "|", ">")
+        return scalar
+    if isinstance(node, yaml.SequenceNode):
+        items = YList(_build(item, name, budget, depth + 1) for item in node.value)
+        items.location = where
+        return items
+    mapping = YMap()
+    mapping.location = where
+    mapping.key_locations = {}
+    for key_node, value_node in node.value:
+        key_where = _loc(name, key_node.start_mark)
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ScriptError("a mapping key must be a plain name, not a list or mapping", key_where)
+        if key_node.tag == "tag:yaml.org,2002:merge" or key_node.value == "<<":
+            raise ScriptError("YAML merge keys (`<<`) are not supported", key_where)
+        key = str(_build(key_node, name, budget, depth + 1))
+        if key in mapping:
+            first = mapping.key_locations[key]
+            raise ScriptError(
+                f"duplicate key {key!r} (first at line {first.line}, column {first.column})",
+                key_where,
+                hint="remove one of them",
+            )
+        mapping.key_locations[key] = key_where
+        mapping[key] = _build(value_node, name, budget, depth + 1)
+    return mapping
+
+
+def describe(node: object) -> str:
+    """How to name a node's type in an error: what the author wrote, in YAML terms."""
+    if isinstance(node, YMap):
+        return "a mapping"
+    if isinstance(node, YList):
+        return "a list"
+    return "text"
