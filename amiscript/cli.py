@@ -106,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sim.add_argument("--port", type=int, default=5038, help="port to listen on; 0 picks a free one (default 5038)")
-    sim.add_argument("--manager-conf", metavar="FILE", help="users from an Asterisk manager.conf (default: the book's [admin])")
+    sim.add_argument(
+        "--manager-conf", metavar="FILE", help="users from an Asterisk manager.conf (default: the book's [admin])"
+    )
     sim.add_argument("--state", metavar="FILE", help="YAML file of mailboxes (default: built-in state)")
     sim.add_argument(
         "--login-fail-delay", type=float, default=1.0, metavar="SECONDS",

@@ -90,6 +90,7 @@ class Interpreter:
         self._broken: TransportError | None = None  # the connection is gone; the reason
         self._buffer = StreamBuffer(script.match_max)
         self._partial_line = ""
+        self._handling: set[str] = set()  # global handlers now running: never re-entered
 
     # -- public ----------------------------------------------------------------------------
 
@@ -262,7 +263,9 @@ class Interpreter:
         self._run_steps(pattern.then)
 
     def _on_timeout(self, step: Expect, timeout: float) -> None:
-        handlers = step.on_timeout if step.on_timeout is not None else self.script.on_timeout
+        handlers = step.on_timeout
+        if handlers is None and "timeout" not in self._handling:
+            handlers = self.script.on_timeout
         self._flush_received()
         if handlers is None:
             raise RunFailed(
@@ -271,19 +274,31 @@ class Interpreter:
                 step.location,
             )
         self._output.note(f"{step.location}: timeout after {timeout:g} s; running the timeout handler")
-        self._run_steps(handlers)
+        self._run_handler("timeout", handlers)
 
     def _on_broken(self, error: AmiscriptError, local: tuple[Step, ...] | None, where: Location) -> None:
         """End of file, or a connection that failed or broke: the eof handler, else the error."""
         if isinstance(error, TransportError):
             self._broken = error
-        handlers = local if local is not None else self.script.on_eof
+        handlers = local
+        if handlers is None and "eof" not in self._handling:
+            handlers = self.script.on_eof
         if handlers is None:
             if isinstance(error, TransportError) and error.location is None:
                 error.location = where
             raise error
         self._output.note(f"{where}: {error.message}; running the eof handler")
-        self._run_steps(handlers)
+        self._run_handler("eof", handlers)
+
+    def _run_handler(self, kind: str, steps: Sequence[Step]) -> None:
+        """Run handler steps; inside them the same global handler does not fire again (no loops)."""
+        nested = kind in self._handling
+        self._handling.add(kind)
+        try:
+            self._run_steps(steps)
+        finally:
+            if not nested:
+                self._handling.discard(kind)
 
     # -- received text for -v --------------------------------------------------------------
 

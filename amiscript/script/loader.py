@@ -189,7 +189,9 @@ class _Builder:
             where = node.key_locations[name]
             if not NAME.fullmatch(name):
                 raise ScriptError(
-                    f"invalid variable name {name!r}", where, hint="use letters, digits and _, not starting with a digit"
+                    f"invalid variable name {name!r}",
+                    where,
+                    hint="use letters, digits and _, not starting with a digit",
                 )
             if isinstance(value, YMap):
                 self.check_keys(value, VAR_KEYS, f"variable {name!r}")
@@ -308,6 +310,13 @@ class _Builder:
         on_eof = on_timeout = None
         for alt_node in value:
             alt = self.mapping(alt_node, "an expect alternative")
+            for key in alt:
+                if key not in ALTERNATIVE_KEYS and (key in STEP_KINDS or _suggest(key, STEP_KINDS)):
+                    raise ScriptError(
+                        f"{key!r} is not allowed directly in an expect alternative",
+                        alt.key_locations[key],
+                        hint="steps to run on a match go under `then:`, e.g. `then: [{fail: Login failed.}]`",
+                    )
             self.check_keys(alt, ALTERNATIVE_KEYS, "an expect alternative")
             matchers = [key for key in ("re", "text", "eof", "timeout") if key in alt]
             if len(matchers) != 1:
@@ -349,12 +358,8 @@ class _Builder:
         """Names a script sets itself: regex named groups and `set` targets, anywhere in it."""
         if isinstance(node, YMap):
             for key, value in node.items():
-                if key == "re" and isinstance(value, YStr):
-                    try:
-                        self.implicit.update(regex.compile(_stub_refs(value)).groupindex)
-                    except regex.error:
-                        pass  # reported with its position when the pattern itself is built
-                elif key == "expect" and isinstance(value, YStr):
+                if key in ("re", "expect") and isinstance(value, YStr):
+                    # a bad regex is reported with its position when the pattern itself is built
                     with contextlib.suppress(regex.error):
                         self.implicit.update(regex.compile(_stub_refs(value)).groupindex)
                 elif key == "set" and isinstance(value, YMap):

@@ -1,0 +1,190 @@
+"""The AMI codec: fed one byte at a time, split at every offset, and against real captures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from amiscript.protocol import (
+    SERVER_MAX_HEADERS,
+    SERVER_MAX_LINE,
+    Banner,
+    Malformed,
+    Packet,
+    PacketReader,
+    Problem,
+    Signal,
+    UnsafeHeader,
+    encode_packet,
+)
+
+CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "ami-captures"
+CAPTURE_NAMES = sorted(p.stem for p in CAPTURES.glob("*.bin") if not p.name.endswith(".sent.bin"))
+
+
+def drain(reader: PacketReader) -> list[object]:
+    events = []
+    while True:
+        event = reader.next_event()
+        if event is Signal.NEED_DATA or event is Signal.END_OF_STREAM:
+            return events
+        events.append(event)
+
+
+def read_all(chunks: list[bytes], **options: object) -> list[object]:
+    reader = PacketReader(**options)  # type: ignore[arg-type]
+    events: list[object] = []
+    for chunk in chunks:
+        if not chunk:
+            continue  # b"" would mean end of stream
+        reader.receive_data(chunk)
+        events.extend(drain(reader))
+    reader.receive_data(b"")
+    events.extend(drain(reader))
+    assert reader.next_event() is Signal.END_OF_STREAM
+    return events
+
+
+def one_byte_at_a_time(data: bytes) -> list[bytes]:
+    return [data[i : i + 1] for i in range(len(data))]
+
+
+@pytest.mark.parametrize("name", CAPTURE_NAMES)
+def test_every_capture_reads_the_same_one_byte_at_a_time_as_whole(name: str) -> None:
+    data = (CAPTURES / f"{name}.bin").read_bytes()
+    whole = read_all([data], expect_banner=True)
+    assert whole[0] == Banner("Asterisk Call Manager/11.0.0")
+    assert read_all(one_byte_at_a_time(data), expect_banner=True) == whole
+    assert not any(isinstance(event, Malformed) for event in whole)
+
+
+def test_mailboxcount_capture_decodes_to_its_packets() -> None:
+    data = (CAPTURES / "mailboxcount-123.bin").read_bytes()
+    events = read_all([data], expect_banner=True)
+    responses = [e for e in events if isinstance(e, Packet) and e.kind == "response"]
+    assert [r.get("ActionID") for r in responses] == ["login", "mbc-1", "mbc-2"]
+    assert responses[1].get("newmessages") == "2"
+    assert responses[1].get("OldMessages") == "1"
+    events_only = [e.get("Event") for e in events if isinstance(e, Packet) and e.kind == "event"]
+    assert events_only == ["FullyBooted", "SuccessfulAuth"]
+
+
+def test_packets_split_at_every_offset_decode_identically() -> None:
+    data = (CAPTURES / "ping.bin").read_bytes()
+    expected = read_all([data], expect_banner=True)
+    for cut in range(len(data) + 1):
+        assert read_all([data[:cut], data[cut:]], expect_banner=True) == expected, cut
+
+
+@pytest.mark.parametrize("name", ["bare-lf-line-endings", "header-without-colon", "pipelined-actions"])
+def test_sent_captures_parse_as_asterisk_read_them(name: str) -> None:
+    sent = (CAPTURES / f"{name}.sent.bin").read_bytes()
+    events = read_all(one_byte_at_a_time(sent), max_line=SERVER_MAX_LINE, max_headers=SERVER_MAX_HEADERS)
+    assert all(isinstance(e, Packet) for e in events)
+    assert len(events) >= 3
+
+
+def test_lf_only_and_mixed_line_ends_are_accepted() -> None:
+    events = read_all([b"Action: Ping\nActionID: a\n\nAction: Ping\r\nActionID: b\n\r\n"])
+    assert events == [
+        Packet.of(("Action", "Ping"), ("ActionID", "a")),
+        Packet.of(("Action", "Ping"), ("ActionID", "b")),
+    ]
+
+
+def test_bare_cr_is_data_not_a_line_end() -> None:
+    (packet,) = read_all([b"Action: Ping\rActionID: lf-4\r\r\n\r\n"])
+    assert packet == Packet.of(("Action", "Ping\rActionID: lf-4\r"))
+
+
+def test_line_without_colon_is_ignored_and_value_blanks_follow_asterisk() -> None:
+    (packet,) = read_all([b"Action:   Ping   \r\nThisLineHasNoColon\r\nActionID:nc-3\r\n\r\n"])
+    assert packet.headers == (("Action", "Ping   "), ("ActionID", "nc-3"))
+
+
+def test_header_names_compare_case_insensitively() -> None:
+    (packet,) = read_all([b"action: ping\r\nactionid: nc-4\r\n\r\n"])
+    assert packet.get("Action") == "ping"
+    assert packet.get("ACTIONID") == "nc-4"
+    assert "ActionID" in packet
+
+
+def test_blank_lines_between_packets_are_skipped() -> None:
+    assert read_all([b"\r\n\r\nAction: Ping\r\n\r\n\r\n"]) == [Packet.of(("Action", "Ping"))]
+
+
+def test_line_over_server_limit_is_reported_with_the_headers_read_and_session_continues() -> None:
+    long_line = b"X-Long: " + b"A" * 10240 + b"\r\n"
+    data = b"Action: Ping\r\nActionID: long-1\r\n" + long_line + b"\r\nAction: Ping\r\nActionID: long-2\r\n\r\n"
+    events = read_all(one_byte_at_a_time(data), max_line=SERVER_MAX_LINE)
+    assert events == [
+        Malformed(Problem.LINE_TOO_LONG, Packet.of(("Action", "Ping"), ("ActionID", "long-1"))),
+        Packet.of(("Action", "Ping"), ("ActionID", "long-2")),
+    ]
+
+
+def test_line_just_under_server_limit_is_accepted() -> None:
+    line = b"X-Long: " + b"B" * 1000 + b"\r\n"  # 1010 bytes, as in the long-header-10k capture
+    (packet,) = read_all([b"Action: Ping\r\n" + line + b"\r\n"], max_line=SERVER_MAX_LINE)
+    assert isinstance(packet, Packet)
+    assert packet.get("X-Long") == "B" * 1000
+
+
+def test_over_long_line_is_discarded_without_being_buffered() -> None:
+    reader = PacketReader(max_line=SERVER_MAX_LINE)
+    reader.receive_data(b"Action: Ping\r\nX: ")
+    for _ in range(200):
+        reader.receive_data(b"A" * 65536)
+        assert reader.next_event() is Signal.NEED_DATA
+        assert reader.buffered <= SERVER_MAX_LINE
+    reader.receive_data(b"\r\n\r\n")
+    event = reader.next_event()
+    assert isinstance(event, Malformed) and event.problem is Problem.LINE_TOO_LONG
+
+
+def test_too_many_headers_keeps_the_first_ones_for_the_actionid() -> None:
+    lines = [b"Action: Ping", b"ActionID: many-1"] + [b"X-H%d: v" % i for i in range(140)]
+    data = b"\r\n".join(lines) + b"\r\n\r\n"
+    (event,) = read_all([data], max_headers=SERVER_MAX_HEADERS)
+    assert isinstance(event, Malformed)
+    assert event.problem is Problem.TOO_MANY_HEADERS
+    assert event.packet.get("ActionID") == "many-1"
+    assert len(event.packet.headers) == SERVER_MAX_HEADERS
+
+
+def test_end_of_stream_inside_a_packet_is_reported_as_truncated() -> None:
+    events = read_all([b"Response: Success\r\nActionID: x\r\nMess"])
+    assert events == [Malformed(Problem.TRUNCATED, Packet.of(("Response", "Success"), ("ActionID", "x")))]
+
+
+def test_bytes_that_are_not_utf8_round_trip_through_decode_and_encode() -> None:
+    raw = b"Event: X\r\nData: \xff\xfe\x00ok\r\n\r\n"
+    (packet,) = read_all([raw])
+    assert encode_packet(packet.headers, allow_cr=True) == raw
+
+
+def test_encode_writes_crlf_lines_and_a_blank_line() -> None:
+    assert encode_packet([("Action", "Ping"), ("ActionID", "1")]) == b"Action: Ping\r\nActionID: 1\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Mailbox", "123\r\nAction: Originate")],
+        [("Mailbox", "123\nAction: Originate")],
+        [("Mailbox", "123\rX")],
+        [("Bad: name", "x")],
+        [("Bad\r\nName", "x")],
+        [("", "x")],
+    ],
+)
+def test_encode_refuses_values_and_names_that_would_inject_headers(headers: list[tuple[str, str]]) -> None:
+    with pytest.raises(UnsafeHeader):
+        encode_packet(headers)
+
+
+def test_encode_lets_a_server_echo_bare_cr_but_never_lf() -> None:
+    assert encode_packet([("Message", "a\rb")], allow_cr=True) == b"Message: a\rb\r\n\r\n"
+    with pytest.raises(UnsafeHeader):
+        encode_packet([("Message", "a\nb")], allow_cr=True)
