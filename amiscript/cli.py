@@ -22,6 +22,7 @@ from amiscript.engine import Interpreter, TargetOverride
 from amiscript.errors import AmiscriptError, ScriptError, TransportError, UsageError
 from amiscript.report import HumanReport
 from amiscript.script import load_script
+from amiscript.script.model import MAX_SECONDS
 from amiscript.script.yamlnodes import YMap, YStr, load_yaml_file
 from amiscript.transports.base import Target, Transport
 from amiscript.transports.tcp import TcpTransport
@@ -70,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("script", metavar="SCRIPT", help="the YAML script to run")
     run.add_argument(
-        "--var", action="append", default=[], metavar="NAME=VALUE",
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="set a variable the script declares (repeatable; overrides --vars-file)",
     )
     run.add_argument("--vars-file", metavar="FILE", help="a YAML mapping of variable names to values")
@@ -79,15 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--target", metavar="URL", help="connect here instead of the script's `connect:` (tcp://HOST:PORT)"
     )
     where.add_argument(
-        "--simulate", action="store_true",
+        "--simulate",
+        action="store_true",
         help="start the built-in AMI simulator on a free loopback port and run against it",
     )
     run.add_argument(
-        "--timeout", type=float, metavar="SECONDS",
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
         help="default expect timeout, overriding the script's `timeout:` (steps with their own keep it)",
     )
     run.add_argument(
-        "-v", "--verbose", action="store_true",
+        "-v",
+        "--verbose",
+        action="store_true",
         help="show the conversation on stderr (>> sent, << received; secrets masked)",
     )
 
@@ -111,11 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--state", metavar="FILE", help="YAML file of mailboxes (default: built-in state)")
     sim.add_argument(
-        "--login-fail-delay", type=float, default=1.0, metavar="SECONDS",
+        "--login-fail-delay",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
         help="wait before answering a failed login, as Asterisk does (default 1.0)",
     )
     sim.add_argument(
-        "--auth-timeout", type=float, default=30.0, metavar="SECONDS",
+        "--auth-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
         help="close sessions that do not log in within this time, as Asterisk's authtimeout (default 30)",
     )
     return parser
@@ -162,8 +177,8 @@ def main_entry() -> None:
 
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    if args.timeout is not None and not args.timeout > 0:
-        raise UsageError(f"--timeout must be greater than 0, not {args.timeout:g}")
+    if args.timeout is not None and not 0 < args.timeout <= MAX_SECONDS:
+        raise UsageError(f"--timeout must be greater than 0 and at most {MAX_SECONDS:g} seconds, not {args.timeout:g}")
     script = load_script(args.script)
     variables = _read_vars_file(args.vars_file) if args.vars_file else {}
     variables.update(_parse_vars(args.var))
@@ -244,7 +259,7 @@ def _check(paths: Sequence[str], out: TextIO, err: TextIO) -> int:
             load_script(path)
         except AmiscriptError as exc:
             failed += 1
-            err.write(f"{exc}\n")
+            err.write(f"{PROG}: error: {exc}\n")
             continue
         out.write(f"{path}: ok\n")
     total = len(paths)
@@ -258,8 +273,8 @@ def _check(paths: Sequence[str], out: TextIO, err: TextIO) -> int:
 def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     from amiscript.sim import SimConfig, Simulator, default_config, load_manager_conf, load_state
 
-    if args.login_fail_delay < 0 or args.auth_timeout <= 0:
-        raise UsageError("--login-fail-delay must be >= 0 and --auth-timeout > 0")
+    if not 0 <= args.login_fail_delay <= MAX_SECONDS or not 0 < args.auth_timeout <= MAX_SECONDS:
+        raise UsageError("--login-fail-delay must be >= 0 and --auth-timeout > 0 (seconds, at most one day)")
     base = default_config()
     config = SimConfig(
         users=load_manager_conf(Path(args.manager_conf)) if args.manager_conf else base.users,

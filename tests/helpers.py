@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+
+AMISCRIPT = (sys.executable, "-m", "amiscript")  # the CLI as a user runs it, in a subprocess
 
 
 @dataclass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from amiscript.protocol import (
@@ -19,8 +17,9 @@ from amiscript.protocol import (
     encode_packet,
 )
 
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "ami-captures"
-CAPTURE_NAMES = sorted(p.stem for p in CAPTURES.glob("*.bin") if not p.name.endswith(".sent.bin"))
+from .capturelib import CAPTURES, capture_names
+
+CAPTURE_NAMES = capture_names()
 
 
 def drain(reader: PacketReader) -> list[object]:

@@ -27,7 +27,7 @@ def test_vmcount_script_loads_with_its_variables_and_handlers() -> None:
     mailbox = script.var("mailbox")
     assert mailbox is not None and mailbox.required and mailbox.help
     assert script.on_eof is not None and script.timeout == 10.0
-    assert script.connect is not None and script.connect.transport == "tcp"
+    assert script.connect is not None and script.connect.transport.raw == "tcp"
     assert {"new", "old"} <= script.implicit_vars
 
 

@@ -29,9 +29,9 @@ def test_earliest_match_in_the_text_wins_over_list_order() -> None:
 
 
 def test_tie_at_the_same_position_goes_to_the_pattern_listed_first() -> None:
-    found, _ = feed_and_search([b"Response: Success"], r"Response: \w+", "Response")
+    found, _ = feed_and_search([b"Response: Success\r\n"], r"Response: \w+", "Response")
     assert found is not None and found.index == 0 and found.text == "Response: Success"
-    found, _ = feed_and_search([b"Response: Success"], "Response", r"Response: \w+")
+    found, _ = feed_and_search([b"Response: Success\r\n"], "Response", r"Response: \w+")
     assert found is not None and found.index == 0 and found.text == "Response"
 
 
@@ -55,12 +55,44 @@ def test_match_consumes_text_up_to_its_end_so_the_next_expect_sees_what_follows(
 
 def test_result_does_not_depend_on_where_the_chunks_were_cut() -> None:
     data = b"Asterisk Call Manager/11.0.0\r\nResponse: Error\r\nMessage: Authentication failed\r\n\r\n"
-    patterns = (r"Response:\s*Success", r"Response:\s*Error", r"Message: (?P<m>[^\r]+)\r\n")
+    patterns = (r"Response:\s*Success", r"Response:\s*Error", r"Message: (?P<m>[^\r]+)", r"Message:\s*(?P<n>\w*)")
     whole, _ = feed_and_search([data], *patterns)
     for cut in range(1, len(data)):
         assert feed_and_search([data[:cut], data[cut:]], *patterns)[0] == whole, cut
     one_by_one, _ = feed_and_search([data[i : i + 1] for i in range(len(data))], *patterns)
     assert one_by_one == whole
+
+
+def test_a_match_running_into_the_end_of_a_line_not_yet_complete_is_deferred() -> None:
+    buffer = StreamBuffer()
+    search = searcher(r"NewMessages:\s*(?P<new>\d*)")
+    buffer.feed(b"Response: Success\r\nNewMessages: ")
+    assert search.search(buffer) is None and search.deferred
+    buffer.feed(b"12")
+    assert search.search(buffer) is None and search.deferred
+    buffer.feed(b"\r\nOldMessages: 1\r\n")
+    found = search.search(buffer)
+    assert found is not None and found.groups == {"new": "12"} and not search.deferred
+
+
+def test_a_deferred_match_is_taken_when_the_caller_settles() -> None:
+    buffer = StreamBuffer()
+    search = searcher("Password: ")
+    buffer.feed(b"login ok\r\nPassword: ")
+    assert search.search(buffer) is None and search.deferred
+    found = search.settle(buffer)
+    assert found is not None and found.text == "Password: " and buffer.text == ""
+
+
+def test_word_boundary_and_end_anchor_do_not_match_at_a_chunk_cut() -> None:
+    for pattern, chunks in ((r"foo\b", [b"foo", b"bar foo \n"]), (r"Success$", [b"Success", b"ful\n"])):
+        buffer = StreamBuffer()
+        search = searcher(pattern)
+        buffer.feed(chunks[0])
+        assert search.search(buffer) is None
+        buffer.feed(chunks[1])
+        found = search.search(buffer)
+        assert found is None or found.start > 0, pattern
 
 
 def test_a_pattern_that_may_still_match_earlier_makes_the_matcher_wait() -> None:
@@ -95,9 +127,16 @@ def test_buffer_keeps_only_the_newest_max_size_characters() -> None:
     for _ in range(500):
         buffer.feed(b"Event: Newexten\r\nChannel: Local/100\r\n\r\n")
         assert search.search(buffer) is None
-        assert len(buffer.text) <= 1000
+        assert len(buffer.text) <= 1000 + 39
     assert buffer.total == 500 * 39
     assert buffer.text.endswith("Local/100\r\n\r\n")
+
+
+def test_a_chunk_larger_than_the_buffer_is_searched_whole_before_trimming() -> None:
+    buffer = StreamBuffer(max_size=64)
+    buffer.feed(b"Response: Success\r\n" + b"x" * 200 + b"\r\n")
+    found = searcher("Response: Success").search(buffer)
+    assert found is not None
 
 
 def test_a_match_after_the_buffer_was_trimmed_is_still_found() -> None:

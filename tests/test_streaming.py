@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .helpers import AMISCRIPT
 from .peers import read_until, tcp_peer
 
 EVENT = (
@@ -44,9 +45,10 @@ def test_memory_stays_flat_while_a_peer_streams_64_mib_of_events(tmp_path: Path)
     )
     with tcp_peer(flood) as (host, port):
         completed = subprocess.run(
-            [sys.executable, "-c", measure, sys.executable, "-m", "amiscript", "run", str(script),
-             "--target", f"tcp://{host}:{port}"],
-            capture_output=True, text=True, timeout=120,
+            [sys.executable, "-c", measure, *AMISCRIPT, "run", str(script), "--target", f"tcp://{host}:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     first, *rest = completed.stdout.splitlines()
     peak_kib, code = (int(value) for value in first.split())

@@ -7,6 +7,7 @@ without waiting.
 
 from __future__ import annotations
 
+import codecs
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,8 @@ from amiscript.errors import (
 )
 from amiscript.script.loader import compile_pattern
 from amiscript.script.model import (
+    MAX_SECONDS,
+    TRANSPORTS,
     Exit,
     Expect,
     Fail,
@@ -43,6 +46,8 @@ from amiscript.script.template import Template
 from amiscript.transports.base import Target, Transport
 
 Opener = Callable[[Target], Transport]
+_DIGITS = regex.compile(r"[0-9]{1,5}")
+SETTLE_SECONDS = 0.05  # quiet time after which a match that might still grow is taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +90,13 @@ class Interpreter:
         self._target_override = target
         self.values, secrets = resolve_variables(script, variables or {}, self._environ)
         self.mask = Masker(secrets)
+        self._secret_names = {spec.name for spec in script.vars if spec.secret}
         self._check_environment()
         self._transport: Transport | None = None
         self._broken: TransportError | None = None  # the connection is gone; the reason
         self._buffer = StreamBuffer(script.match_max)
         self._partial_line = ""
+        self._log_decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._handling: set[str] = set()  # global handlers now running: never re-entered
 
     # -- public ----------------------------------------------------------------------------
@@ -101,6 +108,10 @@ class Interpreter:
             return 0
         except _Stop as stop:
             return stop.code
+        except AmiscriptError as exc:
+            exc.message = self.mask(exc.message)
+            exc.hint = self.mask(exc.hint)
+            raise
         finally:
             self.close()
 
@@ -113,8 +124,13 @@ class Interpreter:
     # -- setup -----------------------------------------------------------------------------
 
     def _check_environment(self) -> None:
-        """Every ${env:NAME} must be set before anything is sent (exit 2, not a half-run)."""
-        for name, where in _env_refs(self.script):
+        """Every ${env:NAME} must be set before anything is sent (exit 2, not a half-run).
+
+        Variable defaults are not walked: those in use were rendered already, and one that
+        --var overrode does not need its environment variable.
+        """
+        parts = (self.script.connect, self.script.on_eof, self.script.on_timeout, self.script.steps)
+        for name, where in _env_refs(parts):
             if name not in self._environ:
                 raise ScriptError(
                     f"environment variable {name} is not set",
@@ -139,9 +155,16 @@ class Interpreter:
         assert spec is not None
         host = spec.host.render(self.values, environ=self._environ)
         port_text = spec.port.render(self.values, environ=self._environ)
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        if not _DIGITS.fullmatch(port_text) or not 0 < int(port_text) < 65536:
             raise ScriptError(f"port must be a number from 1 to 65535, not {port_text!r}", spec.port.location)
-        return Target(spec.transport, host, int(port_text), connect_timeout)
+        transport = spec.transport.render(self.values, environ=self._environ)
+        if transport not in TRANSPORTS:
+            raise ScriptError(
+                f"unknown transport {transport!r}",
+                spec.transport.location,
+                hint=f"choose one of: {', '.join(TRANSPORTS)}",
+            )
+        return Target(transport, host, int(port_text), connect_timeout)
 
     def _connection(self) -> Transport:
         """The open transport, connecting on first use (as Expect's spawn sits among the steps)."""
@@ -149,13 +172,9 @@ class Interpreter:
             raise self._broken
         if self._transport is None:
             target = self._target()
-            self._output.note(f"connecting to {target}")
-            try:
-                self._transport = self._opener(target)
-            except TransportError as exc:
-                self._broken = exc
-                raise
-            self._output.note(f"connected to {target}")
+            self._note(f"connecting to {target}")
+            self._transport = self._opener(target)
+            self._note(f"connected to {target}")
         return self._transport
 
     # -- steps -----------------------------------------------------------------------------
@@ -173,17 +192,26 @@ class Interpreter:
             self._expect(step)
         elif isinstance(step, Fail):
             self._output.print(self.mask(self._render(step.message)))
-            self._output.note(f"{step.location}: fail")
+            self._note(f"{step.location}: fail")
             raise _Stop(1)
         elif isinstance(step, Set):
             for name, template in step.values:
-                self.values[name] = self._render(template)
+                self._assign(name, self._render(template))
         elif isinstance(step, Sleep):
             self._sleep(step.seconds)
         elif isinstance(step, Exit):
             raise _Stop(step.code)
         else:  # pragma: no cover - the loader builds only the kinds above
             raise AssertionError(step)
+
+    def _note(self, text: str) -> None:
+        self._output.note(self.mask(text))
+
+    def _assign(self, name: str, value: str) -> None:
+        """Set a variable; a secret variable's new value is masked from now on too."""
+        self.values[name] = value
+        if name in self._secret_names:
+            self.mask.add(value)
 
     def _render(self, template: Template) -> str:
         return template.render(self.values, environ=self._environ)
@@ -192,30 +220,33 @@ class Interpreter:
         text = step.text.render(self.values, escape=_no_line_breaks(step), environ=self._environ)
         if step.newline is Newline.CRLF:
             text = text.replace("\r\n", "\n").replace("\n", "\r\n")
-        data = text.encode("utf-8")
+        # surrogateescape: bytes that came in through argv or the environment go out unchanged
+        data = text.encode("utf-8", "surrogateescape")
         try:
             transport = self._connection()
             self._output.sent(self.mask(text))
             transport.send(data, self._timeout)
         except TransportError as exc:
+            self._lose_connection(exc)
             self._on_broken(exc, None, step.location)
 
     def _expect(self, step: Expect) -> None:
         timeout = step.timeout if step.timeout is not None else self._timeout
         searcher = Searcher([self._compile(pattern) for pattern in step.patterns])
-        started = self._clock()
+        transport = None
+        if not self._buffer.eof:
+            try:
+                transport = self._connection()
+            except TransportError as exc:
+                self._lose_connection(exc)
+        started = self._clock()  # after connecting: the connection has its own timeout
         deadline = started + timeout
-        try:
-            transport = self._connection()
-        except TransportError as exc:
-            self._on_broken(exc, step.on_eof, step.location)
-            return
         while True:
             found = searcher.search(self._buffer, final=self._buffer.eof)
             if found is not None:
                 self._matched(step, found, started)
                 return
-            if self._buffer.eof:
+            if self._buffer.eof or transport is None:
                 self._flush_received()
                 waited = self._clock() - started
                 error: TransportError | RunFailed = self._broken or RunFailed(
@@ -233,19 +264,32 @@ class Interpreter:
                     return
                 self._on_timeout(step, timeout)
                 return
+            # A deferred match is taken once the peer has been quiet for a moment.
+            wait = min(remaining, SETTLE_SECONDS) if searcher.deferred else remaining
             try:
-                data = transport.receive(remaining)
+                data = transport.receive(wait)
             except ConnectionLost as exc:
-                self._broken = exc
-                data = b""
+                self._lose_connection(exc)
+                continue
             if data is None:
+                if searcher.deferred:
+                    found = searcher.settle(self._buffer)
+                    if found is not None:
+                        self._matched(step, found, started)
+                        return
                 continue
             if data == b"":
                 self._buffer.feed_eof()
-                self._output.note("end of file from the peer")
+                self._note("end of file from the peer")
                 continue
             self._buffer.feed(data)
             self._log_received(data)
+
+    def _lose_connection(self, error: TransportError) -> None:
+        """The connection failed or broke: what was received still matches, then it is end of file."""
+        self._broken = error
+        if not self._buffer.eof:
+            self._buffer.feed_eof()
 
     def _compile(self, pattern: Pattern) -> regex.Pattern[str]:
         try:
@@ -256,10 +300,9 @@ class Interpreter:
     def _matched(self, step: Expect, found: Found, started: float) -> None:
         self._flush_received()
         pattern = step.patterns[found.index]
-        self._output.note(
-            f"{pattern.location}: matched {pattern.describe()} after {self._clock() - started:.3f} s"
-        )
-        self.values.update(found.groups)
+        self._note(f"{pattern.location}: matched {pattern.describe()} after {self._clock() - started:.3f} s")
+        for name, value in found.groups.items():
+            self._assign(name, value)
         self._run_steps(pattern.then)
 
     def _on_timeout(self, step: Expect, timeout: float) -> None:
@@ -269,11 +312,10 @@ class Interpreter:
         self._flush_received()
         if handlers is None:
             raise RunFailed(
-                f"timeout after {timeout:g} s waiting for {_describe(step.patterns)};"
-                f" last received: {self._tail()}",
+                f"timeout after {timeout:g} s waiting for {_describe(step.patterns)}; last received: {self._tail()}",
                 step.location,
             )
-        self._output.note(f"{step.location}: timeout after {timeout:g} s; running the timeout handler")
+        self._note(f"{step.location}: timeout after {timeout:g} s; running the timeout handler")
         self._run_handler("timeout", handlers)
 
     def _on_broken(self, error: AmiscriptError, local: tuple[Step, ...] | None, where: Location) -> None:
@@ -287,7 +329,7 @@ class Interpreter:
             if isinstance(error, TransportError) and error.location is None:
                 error.location = where
             raise error
-        self._output.note(f"{where}: {error.message}; running the eof handler")
+        self._note(f"{where}: {error.message}; running the eof handler")
         self._run_handler("eof", handlers)
 
     def _run_handler(self, kind: str, steps: Sequence[Step]) -> None:
@@ -303,7 +345,7 @@ class Interpreter:
     # -- received text for -v --------------------------------------------------------------
 
     def _log_received(self, data: bytes) -> None:
-        text = self._partial_line + data.decode("utf-8", "replace")
+        text = self._partial_line + self._log_decoder.decode(data)
         lines = text.split("\n")
         self._partial_line = lines.pop()
         for line in lines:
@@ -344,13 +386,13 @@ def _positive(text: str, what: str, where: Location) -> float:
         value = float(text)
     except ValueError:
         raise ScriptError(f"{what} must be a number of seconds, not {text!r}", where) from None
-    if not value > 0 or value == float("inf"):
-        raise ScriptError(f"{what} must be greater than 0, not {text!r}", where)
+    if not 0 < value <= MAX_SECONDS:
+        raise ScriptError(f"{what} must be greater than 0 and at most {MAX_SECONDS}, not {text!r}", where)
     return value
 
 
-def _env_refs(script: Script) -> list[tuple[str, Location]]:
-    """Every ${env:NAME} in the script, walked from the typed steps."""
+def _env_refs(root: object) -> list[tuple[str, Location]]:
+    """Every ${env:NAME} under ``root``, walked through the typed script values."""
     found: list[tuple[str, Location]] = []
 
     def visit(value: object) -> None:
@@ -363,5 +405,5 @@ def _env_refs(script: Script) -> list[tuple[str, Location]]:
             for name in value.__dataclass_fields__:  # type: ignore[attr-defined]
                 visit(getattr(value, name))
 
-    visit(script)
+    visit(root)
     return found

@@ -1,17 +1,24 @@
 """The expect matcher: received text in, the winning pattern out. Pure: no I/O, no clock.
 
-Rules (Expect's, minus its dependence on how bytes happen to be chunked):
+Rules (Expect's, made to depend as little as possible on how bytes happen to be chunked):
 - the earliest match in the received text wins; a tie goes to the pattern listed first;
 - a match consumes the text up to its end, so the next expect sees what follows;
-- while a pattern *could* still match earlier than the current best (a partial match running
-  into the end of the text), the matcher waits for more text instead of answering, so the
-  answer does not depend on where a chunk boundary fell; at end of file or timeout the best
-  complete match is final;
+- a match is *deferred* while it might still change with more text: another pattern could
+  still complete a match that starts earlier (a partial match running into the end of the
+  text), or the match itself reaches the end of the text in the middle of a line (``\\d+``,
+  ``\\b`` or ``$`` there could read differently once the rest of the line arrives). The caller
+  settles a deferred match when the peer goes quiet, at end of file, or at the deadline;
 - each pattern resumes its search where it last could have started to match (the ``regex``
-  module's partial matching tells us where), so cost grows with what arrives, not with the
-  square of the buffer;
-- the buffer keeps at most ``max_size`` characters (Expect's ``match_max``): older text is
-  dropped, so memory stays flat while a peer streams forever.
+  module's partial matching tells us where), so a pattern is not rescanned over text it has
+  already ruled out;
+- the buffer holds at most about ``max_size`` characters (Expect's ``match_max``): like
+  Expect, when it overflows it keeps the newest half, so memory stays flat while a peer
+  streams forever and trimming costs amortised constant time per character.
+
+Known limit: inside *one* regex, an alternation such as ``abc|b`` can return the later ``b``
+while ``abc`` has not fully arrived (the ``regex`` module prefers a complete match to an
+earlier partial one). List such alternatives as separate patterns: across patterns the
+earliest-match rule holds.
 """
 
 from __future__ import annotations
@@ -52,14 +59,17 @@ class StreamBuffer:
         self.eof = True
 
     def _append(self, text: str) -> None:
-        if not text:
-            return
-        self.total += len(text)
-        self._text += text
-        overflow = len(self._text) - self.max_size
-        if overflow > 0:
-            self._text = self._text[overflow:]
-            self._base += overflow
+        if text:
+            self.total += len(text)
+            self._text += text
+
+    def trim(self) -> None:
+        """Past ``max_size``, keep the newest half; called after a search, so a chunk larger
+        than ``max_size`` is still searched whole before anything is dropped."""
+        if len(self._text) > self.max_size:
+            drop = len(self._text) - self.max_size // 2
+            self._text = self._text[drop:]
+            self._base += drop
 
     @property
     def text(self) -> str:
@@ -88,9 +98,14 @@ class Searcher:
     def __init__(self, patterns: Sequence[regex.Pattern[str]]) -> None:
         self.patterns = list(patterns)
         self._resume = [0] * len(self.patterns)  # absolute positions
+        self.deferred = False  # a complete match exists but may still change with more text
 
     def search(self, buffer: StreamBuffer, *, final: bool = False) -> Found | None:
-        """The winning match, or None: no match yet (or, when ``final``, none at all)."""
+        """The winning match, or None: no match yet, or one that is deferred (see ``deferred``).
+
+        With ``final`` (end of file, timeout, or the peer went quiet) the best complete match
+        is taken: partial matches can no longer complete.
+        """
         text = buffer.text
         base = buffer.base
         best: tuple[int, int, regex.Match[str]] | None = None
@@ -101,23 +116,32 @@ class Searcher:
             if match is None:
                 self._resume[index] = base + len(text)
                 continue
+            self._resume[index] = base + match.start()
             if match.partial:
-                self._resume[index] = base + match.start()
                 pending.append((match.start(), index))
                 continue
-            self._resume[index] = base + match.start()
             key = (match.start(), index)
             if best is None or key < best[:2]:
                 best = (match.start(), index, match)
+        self.deferred = False
         if best is None:
+            buffer.trim()
             return None
         start, index, match = best
-        if any(key < (start, index) for key in pending):
-            return None  # an earlier (or tied, earlier-listed) pattern may still complete
+        if not final and (any(key < (start, index) for key in pending) or _may_grow(match, text)):
+            self.deferred = True
+            buffer.trim()
+            return None
         groups = {name: value or "" for name, value in match.groupdict().items()}
         buffer.consume_to(base + match.end())
         return Found(index, base + start, match.group(0), groups)
 
     def settle(self, buffer: StreamBuffer) -> Found | None:
-        """At end of file or timeout: partial matches can no longer complete."""
+        """At end of file, timeout or quiet: take the best complete match there is."""
         return self.search(buffer, final=True)
+
+
+def _may_grow(match: regex.Match[str], text: str) -> bool:
+    """A match that runs to the end of the text, mid-line, may read differently with more."""
+    end = match.end()
+    return end == len(text) and not text.endswith("\n") and end > match.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 
 from amiscript.errors import ScriptError, UsageError
@@ -19,9 +20,12 @@ def resolve_variables(
     known = {spec.name for spec in script.vars} | set(script.implicit_vars)
     for name in given:
         if name not in known:
-            declared = ", ".join(spec.name for spec in script.vars) or "none"
+            declared = [spec.name for spec in script.vars]
+            close = difflib.get_close_matches(name, declared, n=1)
             raise UsageError(
-                f"--var {name}: {script.path} declares no variable {name!r} (it declares: {declared})"
+                f"variable {name!r} was given (--var or --vars-file) but {script.path} declares no such variable"
+                f" (it declares: {', '.join(declared) or 'none'})",
+                hint=f"did you mean {close[0]!r}?" if close else "",
             )
     values: dict[str, str] = {}
     secrets: list[str] = []

@@ -14,6 +14,9 @@ from amiscript.script.model import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MATCH_MAX,
     DEFAULT_TIMEOUT,
+    MAX_SECONDS,
+    MIN_MATCH_MAX,
+    TRANSPORTS,
     Connect,
     Exit,
     Expect,
@@ -32,7 +35,6 @@ from amiscript.script.model import (
 from amiscript.script.template import NAME, Template, parse_template
 from amiscript.script.yamlnodes import YList, YMap, YNode, YStr, describe, load_yaml_file, parse_yaml
 
-TRANSPORTS = ("tcp",)
 TOP_KEYS = ("name", "description", "vars", "connect", "timeout", "newline", "match_max", "on", "steps")
 VAR_KEYS = ("default", "required", "secret", "help")
 CONNECT_KEYS = ("transport", "host", "port", "timeout")
@@ -114,8 +116,10 @@ class _Builder:
             number = float(value)
         except ValueError:
             raise ScriptError(f"{what} must be a number of seconds, not {value!r}", value.location) from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ScriptError(f"{what} must be a finite number, not {value!r}", value.location)
+        if number != number or abs(number) > MAX_SECONDS:
+            raise ScriptError(
+                f"{what} must be a number of seconds up to {MAX_SECONDS:g}, not {value!r}", value.location
+            )
         if positive and number <= 0:
             raise ScriptError(f"{what} must be greater than 0, not {value!r}", value.location)
         if number < 0:
@@ -130,6 +134,15 @@ class _Builder:
         if lowered in ("false", "no"):
             return False
         raise ScriptError(f"{what} must be true or false, not {value!r}", value.location)
+
+    def match_max(self, node: YNode) -> int:
+        value = self.text(node, "match_max")
+        if not _DIGITS.fullmatch(value) or not MIN_MATCH_MAX <= int(value) <= 1 << 30:
+            raise ScriptError(
+                f"match_max must be a whole number of characters from {MIN_MATCH_MAX} to {1 << 30}, not {value!r}",
+                value.location,
+            )
+        return int(value)
 
     def newline(self, node: YNode) -> Newline:
         value = self.text(node, "newline")
@@ -156,9 +169,7 @@ class _Builder:
         connect = self.connect(top["connect"]) if "connect" in top else None
         timeout = self.number(top["timeout"], "timeout") if "timeout" in top else DEFAULT_TIMEOUT
         newline = self.newline(top["newline"]) if "newline" in top else Newline.CRLF
-        match_max = DEFAULT_MATCH_MAX
-        if "match_max" in top:
-            match_max = int(self.number(top["match_max"], "match_max"))
+        match_max = self.match_max(top["match_max"]) if "match_max" in top else DEFAULT_MATCH_MAX
         on_eof = on_timeout = None
         if "on" in top:
             handlers = self.mapping(top["on"], "`on`")
@@ -169,8 +180,8 @@ class _Builder:
         self.check_references()
         return Script(
             path=self.file,
-            name=str(top.get("name", "")) if isinstance(top.get("name", ""), str) else "",
-            description=self.text(top["description"], "description") if "description" in top else "",
+            name=str(self.text(top["name"], "name")) if "name" in top else "",
+            description=str(self.text(top["description"], "description")) if "description" in top else "",
             vars=variables,
             connect=connect,
             timeout=timeout,
@@ -208,19 +219,21 @@ class _Builder:
                 specs.append(VarSpec(name, default, required, secret, help_text, where))
             else:
                 specs.append(VarSpec(name, self.template(value, f"variable {name!r}"), False, False, "", where))
+            default = specs[-1].default
+            above = {spec.name for spec in specs[:-1]}
+            for ref in default.refs if default else ():
+                if not ref.env and ref.name not in above:
+                    raise ScriptError(
+                        f"the default of {name!r} uses ${{{ref.name}}}, which is not declared above it",
+                        default.location,  # type: ignore[union-attr]
+                        hint="defaults may use variables declared earlier under `vars:` and ${env:NAME}",
+                    )
         return tuple(specs)
 
     def connect(self, node: YNode) -> Connect:
         conn = self.mapping(node, "connect")
         self.check_keys(conn, CONNECT_KEYS, "connect")
-        transport = str(self.text(conn["transport"], "transport")) if "transport" in conn else "tcp"
-        if transport not in TRANSPORTS:
-            raise ScriptError(
-                f"unknown transport {transport!r}",
-                conn["transport"].location,
-                hint=f"choose one of: {', '.join(TRANSPORTS)}",
-            )
-        defaults = {"host": "127.0.0.1", "port": "5038", "timeout": str(DEFAULT_CONNECT_TIMEOUT)}
+        defaults = {"transport": "tcp", "host": "127.0.0.1", "port": "5038", "timeout": str(DEFAULT_CONNECT_TIMEOUT)}
         fields = {}
         for key, default in defaults.items():
             if key in conn:
@@ -229,6 +242,13 @@ class _Builder:
                 fields[key] = parse_template(default, conn.location)
         if "timeout" in conn and fields["timeout"].is_literal:
             self.number(conn["timeout"], "connect timeout")
+        transport = fields["transport"]
+        if transport.is_literal and transport.raw not in TRANSPORTS:
+            raise ScriptError(
+                f"unknown transport {transport.raw!r}",
+                transport.location,
+                hint=f"choose one of: {', '.join(TRANSPORTS)}",
+            )
         return Connect(transport, fields["host"], fields["port"], fields["timeout"], conn.location)
 
     # -- steps -----------------------------------------------------------------------------
@@ -237,8 +257,9 @@ class _Builder:
         if isinstance(node, YStr) and not node:
             return ()
         if not isinstance(node, YList):
-            raise ScriptError(f"steps must be a list (each item starting with `- `), not {describe(node)}",
-                              node.location)
+            raise ScriptError(
+                f"steps must be a list (each item starting with `- `), not {describe(node)}", node.location
+            )
         return tuple(self.step(item, newline) for item in node)
 
     def step(self, node: YNode, newline: Newline) -> Step:
@@ -284,7 +305,7 @@ class _Builder:
         if kind == "sleep":
             return Sleep(self.number(value, "sleep", positive=False), where)
         code_text = self.text(value, "exit")
-        if not code_text.isdigit() or int(code_text) > 255:
+        if not _DIGITS.fullmatch(code_text) or int(code_text) > 255:
             raise ScriptError(f"exit takes a status from 0 to 255, not {str(code_text)!r}", code_text.location)
         return Exit(int(code_text), where)
 
@@ -292,6 +313,10 @@ class _Builder:
         value = item["expect"]
         timeout = self.number(item["timeout"], "timeout") if "timeout" in item else None
         if isinstance(value, YStr):
+            if not value:
+                raise ScriptError(
+                    "expect needs a pattern", item.key_locations["expect"], hint="write `expect: 'some regex'`"
+                )
             then = self.steps(item["then"], newline) if "then" in item else ()
             pattern = self.pattern(PatternKind.REGEX, value, then)
             return Expect((pattern,), None, None, timeout, where)
@@ -365,8 +390,7 @@ class _Builder:
                 elif key == "set" and isinstance(value, YMap):
                     for name in value:
                         if not NAME.fullmatch(name):
-                            raise ScriptError(f"invalid variable name {name!r} in `set`",
-                                              value.key_locations[name])
+                            raise ScriptError(f"invalid variable name {name!r} in `set`", value.key_locations[name])
                         self.implicit.add(name)
                 self.collect_implicit(value)
         elif isinstance(node, YList):
@@ -383,6 +407,9 @@ class _Builder:
                         hint=_suggest(ref.name, sorted(self.declared))
                         or f"declare it under `vars:` (e.g. `{ref.name}: default`)",
                     )
+
+
+_DIGITS = regex.compile(r"[0-9]{1,10}")
 
 
 def _stub_refs(text: str) -> str:

@@ -11,6 +11,9 @@ from amiscript.script.template import Template
 DEFAULT_TIMEOUT = 10.0  # Expect's default
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MATCH_MAX = 1 << 20
+MIN_MATCH_MAX = 64
+MAX_SECONDS = 86400.0  # one day: longer waits are mistakes, and the OS rejects huge ones
+TRANSPORTS = ("tcp",)
 
 
 class Newline(Enum):
@@ -37,7 +40,7 @@ class VarSpec:
 
 @dataclass(frozen=True, slots=True)
 class Connect:
-    transport: str
+    transport: Template
     host: Template
     port: Template
     timeout: Template

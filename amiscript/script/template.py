@@ -90,9 +90,7 @@ def parse_template(text: str, where: Location) -> Template:
             literal.append("$")
             continue
         if token.group(1) is None:
-            raise ScriptError(
-                "`${` without a closing `}`", where, hint="write `$${` for a literal `${`"
-            )
+            raise ScriptError("`${` without a closing `}`", where, hint="write `$${` for a literal `${`")
         ref = _parse_ref(token.group(1), where)
         if literal:
             parts.append("".join(literal))

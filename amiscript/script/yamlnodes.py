@@ -9,6 +9,7 @@ error naming both places, and aliases count toward a node budget so an alias bom
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,14 +63,7 @@ class _Budget:
 def load_yaml_file(path: Path, display: str | None = None) -> YNode:
     """Read and parse ``path``; every problem is a ScriptError with file:line:col."""
     name = display or str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ScriptError(f"{name}: no such file", hint="check the path") from None
-    except IsADirectoryError:
-        raise ScriptError(f"{name}: is a directory, not a script file") from None
-    except OSError as exc:
-        raise ScriptError(f"{name}: cannot read: {exc.strerror}") from None
+    raw = _read_limited(path, name)
     if len(raw) > MAX_FILE_BYTES:
         raise ScriptError(f"{name}: file is larger than {MAX_FILE_BYTES // 1024} KiB; refusing to load it")
     if b"\0" in raw:
@@ -83,6 +77,23 @@ def load_yaml_file(path: Path, display: str | None = None) -> YNode:
     return parse_yaml(text, name)
 
 
+def _read_limited(path: Path, name: str) -> bytes:
+    """Read at most one byte past the limit, and only from a regular file.
+
+    A FIFO would block forever and /dev/zero would never end: refuse them before reading.
+    """
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            kind = "a directory" if path.is_dir() else "not a regular file"
+            raise ScriptError(f"{name}: {kind}, not a script file")
+        with path.open("rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ScriptError(f"{name}: no such file", hint="check the path") from None
+    except OSError as exc:
+        raise ScriptError(f"{name}: cannot read: {exc.strerror or exc}") from None
+
+
 def parse_yaml(text: str, name: str) -> YNode:
     try:
         nodes = list(yaml.compose_all(text, Loader=_PlainLoader))
@@ -93,6 +104,8 @@ def parse_yaml(text: str, name: str) -> YNode:
         raise ScriptError(f"YAML syntax error: {problem}", where) from None
     except yaml.YAMLError as exc:
         raise ScriptError(f"{name}: YAML error: {exc}") from None
+    except RecursionError:
+        raise ScriptError(f"{name}: YAML nested too deeply; refusing to load") from None
     if not nodes or nodes[0] is None:
         raise ScriptError(f"{name}: the file is empty", hint="a script needs at least `steps:`")
     if len(nodes) > 1:

@@ -6,6 +6,8 @@ import contextlib
 import errno
 import select
 import socket
+import threading
+import time
 
 from amiscript.errors import ConnectFailed, ConnectionLost
 from amiscript.transports.base import Target
@@ -22,14 +24,13 @@ class TcpTransport:
     @classmethod
     def open(cls, target: Target) -> TcpTransport:
         where = str(target)
+        deadline = time.monotonic() + target.connect_timeout
         try:
-            sock = socket.create_connection((target.host, target.port), timeout=target.connect_timeout)
+            sock = _connect(_resolve(target, deadline), deadline)
         except socket.gaierror as exc:
             raise ConnectFailed(f"cannot connect to {where}: host not found ({exc.strerror})") from None
         except TimeoutError:
-            raise ConnectFailed(
-                f"cannot connect to {where}: no answer within {target.connect_timeout:g} s"
-            ) from None
+            raise ConnectFailed(f"cannot connect to {where}: no answer within {target.connect_timeout:g} s") from None
         except OSError as exc:
             reason = exc.strerror or str(exc)
             if exc.errno == errno.ECONNREFUSED:
@@ -74,3 +75,47 @@ class TcpTransport:
         self._closed = True
         with contextlib.suppress(OSError):
             self._sock.close()
+
+
+def _resolve(target: Target, deadline: float) -> list[tuple]:  # type: ignore[type-arg]
+    """getaddrinfo has no timeout of its own: run it in a thread and stop waiting at the deadline."""
+    outcome: list[object] = []
+
+    def lookup() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError) as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=lookup, name="amiscript-resolve", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if not outcome:
+        raise TimeoutError
+    result = outcome[0]
+    if isinstance(result, UnicodeError):
+        raise socket.gaierror(socket.EAI_NONAME, "invalid host name")
+    if isinstance(result, BaseException):
+        raise result
+    return result  # type: ignore[return-value]
+
+
+def _connect(addresses: list[tuple], deadline: float) -> socket.socket:  # type: ignore[type-arg]
+    """Try each address in turn within the one deadline, as socket.create_connection does."""
+    last: OSError | None = None
+    for family, kind, proto, _, address in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(remaining)
+            sock.connect(address)
+            return sock
+        except TimeoutError:
+            sock.close()
+            raise
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last or OSError("no address to connect to")

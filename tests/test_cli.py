@@ -1,0 +1,295 @@
+"""The command line, as a user meets it: real subprocesses, real sockets, the real simulator."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from amiscript.cli import main
+from amiscript.sim import SimConfig, Simulator, default_config
+
+from .helpers import AMISCRIPT
+from .peers import free_port, read_until, tcp_peer
+
+ROOT = Path(__file__).resolve().parents[1]
+VMCOUNT = str(ROOT / "scripts" / "vmcount.yaml")
+BOOK_SESSION = "Mailbox: 123@default\nConnected.\nLogged in.\nNew messages: 0\nOld messages: 0\n"
+
+
+def amiscript(*args: str, timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*AMISCRIPT, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout
+
+
+@pytest.fixture
+def sim() -> Iterator[tuple[str, int]]:
+    config = default_config()
+    fast = SimConfig(users=config.users, mailboxes=config.mailboxes, login_fail_delay=0.0, auth_timeout=30.0)
+    with Simulator(fast, host="127.0.0.1", port=0) as server:
+        yield server.address
+
+
+def test_vmcount_prints_the_books_session_against_the_simulator(sim: tuple[str, int]) -> None:
+    host, port = sim
+    result = amiscript("run", VMCOUNT, "--var", "mailbox=123@default", "--target", f"tcp://{host}:{port}")
+    assert (result.returncode, result.stdout, result.stderr) == (0, BOOK_SESSION, "")
+
+
+def test_vmcount_with_simulate_flag_needs_no_server() -> None:
+    result = amiscript("run", VMCOUNT, "--var", "mailbox=123@default", "--simulate")
+    assert (result.returncode, result.stdout, result.stderr) == (0, BOOK_SESSION, "")
+
+
+def test_vmcount_counts_other_mailboxes_via_host_and_port_vars(sim: tuple[str, int]) -> None:
+    host, port = sim
+    result = amiscript("run", VMCOUNT, "--var", "mailbox=124@default", "--var", f"host={host}", "--var", f"port={port}")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[-2:] == ["New messages: 2", "Old messages: 1"]
+
+
+def test_vmcount_with_a_wrong_secret_prints_login_failed_and_exits_1(sim: tuple[str, int]) -> None:
+    host, port = sim
+    result = amiscript(
+        "run", VMCOUNT, "--var", "mailbox=123@default", "--var", "secret=wrong", "--target", f"tcp://{host}:{port}"
+    )
+    assert (result.returncode, result.stdout) == (1, "Mailbox: 123@default\nConnected.\nLogin failed.\n")
+    no_traceback(result)
+
+
+def test_vmcount_with_nothing_listening_prints_failed_to_connect_and_exits_1() -> None:
+    result = amiscript("run", VMCOUNT, "--var", "mailbox=123@default", "--target", f"tcp://127.0.0.1:{free_port()}")
+    assert (result.returncode, result.stdout) == (1, "Mailbox: 123@default\nFailed to connect.\n")
+    no_traceback(result)
+
+
+def test_verbose_shows_the_conversation_on_stderr_with_the_secret_masked(sim: tuple[str, int]) -> None:
+    host, port = sim
+    result = amiscript("run", VMCOUNT, "-v", "--var", "mailbox=123@default", "--target", f"tcp://{host}:{port}")
+    assert result.returncode == 0 and result.stdout == BOOK_SESSION
+    assert ">> Secret: ****" in result.stderr
+    assert "<< Asterisk Call Manager/11.0.0" in result.stderr
+    assert "<< NewMessages: 0" in result.stderr
+    assert "secret5" not in result.stderr + result.stdout
+
+
+def test_vars_file_supplies_values_and_var_overrides_it(tmp_path: Path, sim: tuple[str, int]) -> None:
+    host, port = sim
+    vars_file = tmp_path / "vars.yaml"
+    vars_file.write_text(f"mailbox: 124@default\nhost: {host}\nport: '{port}'\n")
+    result = amiscript("run", VMCOUNT, "--vars-file", str(vars_file), "--var", "mailbox=123@default")
+    assert (result.returncode, result.stdout) == (0, BOOK_SESSION)
+
+
+def test_secret_from_the_environment_never_needs_the_command_line(tmp_path: Path, sim: tuple[str, int]) -> None:
+    host, port = sim
+    script = tmp_path / "login.yaml"
+    script.write_text(
+        "vars:\n  secret: {default: '${env:AMI_TEST_SECRET}', secret: true}\n"
+        f"connect: {{host: {host}, port: '{port}'}}\n"
+        "steps:\n"
+        "  - expect: Manager\n"
+        '  - send: "Action: Login\\nUsername: admin\\nSecret: ${secret}\\n\\n"\n'
+        "  - expect: 'Response: Success'\n"
+        "  - print: ok ${secret}\n"
+    )
+    result = amiscript("run", str(script), "-v", env={"AMI_TEST_SECRET": "secret5"})
+    assert (result.returncode, result.stdout) == (0, "ok ****\n")
+    assert "secret5" not in result.stderr
+
+
+def test_timeout_option_overrides_the_default_and_the_failure_names_the_step(tmp_path: Path) -> None:
+    def silent_after_banner(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+        read_until(conn, b"never", 3.0)
+
+    script = tmp_path / "wait.yaml"
+    script.write_text("connect: {}\nsteps:\n  - expect: 'Response: Success'\n")
+    with tcp_peer(silent_after_banner) as (host, port):
+        started = time.monotonic()
+        result = amiscript("run", str(script), "--timeout", "0.5", "--target", f"tcp://{host}:{port}")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"amiscript: error: {script}:3:5: timeout after 0.5 s waiting for")
+    assert 'last received: "Asterisk Call Manager/11.0.0\\r\\n"' in result.stderr
+    assert elapsed < 10
+    no_traceback(result)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("steps:\n  - print: [oops\n", ":3:1: YAML syntax error"),
+        ("steps:\n  - prnt: hi\n", ":2:5: unknown step 'prnt' (did you mean 'print'?)"),
+        ("timeout: x\nsteps: []\n", ":1:10: timeout must be a number"),
+        ("steps:\n  - expect: 'a(b'\n", ":2:13: invalid regex"),
+        ("steps:\n  - print: !!python/object/apply:os.system [echo hacked]\n", ":2:12: YAML tag"),
+        ("steps:\n  - print: ${nobody}\n", ":2:12: undeclared variable 'nobody'"),
+        ("", ": the file is empty"),
+    ],
+)
+def test_script_mistakes_exit_2_with_one_line_naming_file_line_and_column(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    script = tmp_path / "bad.yaml"
+    script.write_text(content)
+    result = amiscript("run", str(script))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"amiscript: error: {script}{expected}"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "hacked" not in result.stdout
+    no_traceback(result)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "no-such-file.yaml"], "no-such-file.yaml: no such file"),
+        (["run", VMCOUNT], "variable 'mailbox' is required (the mailbox to query"),
+        (["run", VMCOUNT, "--var", "mailbox"], "expected NAME=VALUE"),
+        (["run", VMCOUNT, "--var", "mailbx=1"], "'mailbx' was given (--var or --vars-file) but"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--target", "http://x:1"], "expected tcp://HOST:PORT"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--target", "tcp://x:99999"], "port must be a number"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--timeout", "0"], "--timeout must be greater than 0"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--simulate", "--target", "tcp://a:1"], "not allowed with"),
+        (["run", VMCOUNT, "--vars-file", "missing.yaml"], "missing.yaml: no such file"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_usage_mistakes_exit_2_with_one_clear_line(args: list[str], expected: str) -> None:
+    result = amiscript(*args)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert result.stderr.startswith("amiscript")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    no_traceback(result)
+
+
+def test_injection_through_a_var_is_refused_before_sending(sim: tuple[str, int]) -> None:
+    host, port = sim
+    result = amiscript("run", VMCOUNT, "--var", "mailbox=123\r\nAction: Originate", "--target", f"tcp://{host}:{port}")
+    assert result.returncode == 2
+    assert "line break" in result.stderr
+    no_traceback(result)
+
+
+def peer_run(handler, script_text: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    script = tmp_path / "s.yaml"
+    script.write_text(script_text)
+    with tcp_peer(handler) as (host, port):
+        return amiscript("run", str(script), "--target", f"tcp://{host}:{port}", *extra)
+
+
+def test_peer_closing_mid_packet_fails_with_exit_1_not_a_hang(tmp_path: Path) -> None:
+    def close_mid_packet(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\nResponse: Succ")
+
+    result = peer_run(close_mid_packet, "connect: {}\nsteps:\n  - expect: 'Response: Success'\n", tmp_path)
+    assert result.returncode == 1
+    assert "connection closed by the peer while waiting for /Response: Success/" in result.stderr
+    assert 'Response: Succ"' in result.stderr
+    no_traceback(result)
+
+
+def test_bytes_that_are_not_utf8_are_matched_and_printed_safely(tmp_path: Path) -> None:
+    def binary(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\nName: \xff\xfe\x00J\xc3\xbcrgen\r\n")
+        read_until(conn, b"never", 1.0)
+
+    result = peer_run(binary, "connect: {}\nsteps:\n  - expect: 'Name: (?P<n>[^\\r]*)\\r'\n  - print: ${n}\n", tmp_path)
+    assert result.returncode == 0
+    assert result.stdout == "\ufffd\ufffd\x00Jürgen\n"
+    no_traceback(result)
+
+
+def test_peer_that_never_answers_times_out_within_the_deadline(tmp_path: Path) -> None:
+    def mute(conn: socket.socket) -> None:
+        read_until(conn, b"never", 5.0)
+
+    started = time.monotonic()
+    result = peer_run(mute, "connect: {}\ntimeout: 0.5\nsteps:\n  - expect: Manager\n", tmp_path)
+    assert result.returncode == 1
+    assert "timeout after 0.5 s waiting for /Manager/" in result.stderr
+    assert 'last received: ""' in result.stderr
+    assert time.monotonic() - started < 10
+
+
+def test_host_not_found_without_handler_exits_3(tmp_path: Path) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text("connect: {host: no-such-host.invalid}\nsteps:\n  - expect: Manager\n")
+    result = amiscript("run", str(script))
+    assert result.returncode == 3
+    assert "tcp://no-such-host.invalid:5038: host not found" in result.stderr
+    assert result.stderr.startswith(f"amiscript: error: {script}:3:5:")
+    no_traceback(result)
+
+
+def test_check_reports_every_file_and_exits_2_if_any_is_bad(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps:\n  - sned: x\n")
+    result = amiscript("check", VMCOUNT, str(bad), str(tmp_path / "gone.yaml"))
+    assert result.returncode == 2
+    assert f"{VMCOUNT}: ok" in result.stdout
+    assert f"amiscript: error: {bad}:2:5: unknown step 'sned' (did you mean 'send'?)" in result.stderr
+    assert "gone.yaml: no such file" in result.stderr
+    assert result.stdout.strip().endswith("1 of 3 scripts ok")
+    assert amiscript("check", VMCOUNT).returncode == 0
+
+
+def test_help_explains_commands_and_exit_codes() -> None:
+    top = amiscript("--help")
+    assert top.returncode == 0 and "run" in top.stdout and "simulate" in top.stdout and "check" in top.stdout
+    run_help = amiscript("run", "--help")
+    assert run_help.returncode == 0
+    expected = ("--var NAME=VALUE", "--target URL", "--simulate", "--timeout SECONDS", "exit status", "3  connection")
+    for words in expected:
+        assert words in run_help.stdout
+
+
+def test_main_can_be_called_in_process_without_exiting(sim: tuple[str, int]) -> None:
+    host, port = sim
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", VMCOUNT, "--var", "mailbox=123@default", "--target", f"tcp://{host}:{port}"], out, err)
+    assert (code, out.getvalue(), err.getvalue()) == (0, BOOK_SESSION, "")
+
+
+def test_simulate_command_listens_prints_its_address_and_stops_on_sigint() -> None:
+    process = subprocess.Popen(
+        [*AMISCRIPT, "simulate", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:")
+        port = int(line.rsplit(":", 1)[1])
+        result = amiscript("run", VMCOUNT, "--var", "mailbox=123@default", "--target", f"tcp://127.0.0.1:{port}")
+        assert (result.returncode, result.stdout) == (0, BOOK_SESSION)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 0
+        assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
