@@ -6,6 +6,7 @@ import io
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -230,6 +231,21 @@ def test_peer_that_never_answers_times_out_within_the_deadline(tmp_path: Path) -
     assert "timeout after 0.5 s waiting for /Manager/" in result.stderr
     assert 'last received: ""' in result.stderr
     assert time.monotonic() - started < 10
+
+
+def test_connection_reset_without_handler_exits_3_and_with_one_runs_the_eof_handler(tmp_path: Path) -> None:
+    def reset(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+        read_until(conn, b"\r\n\r\n")
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    steps = 'steps:\n  - expect: Manager\n  - send: "Action: Ping\\n\\n"\n  - expect: Pong\n'
+    result = peer_run(reset, "connect: {}\n" + steps, tmp_path)
+    assert result.returncode == 3
+    assert "Connection reset by peer" in result.stderr
+    no_traceback(result)
+    handled = peer_run(reset, "connect: {}\non:\n  eof:\n    - fail: PBX went away.\n" + steps, tmp_path)
+    assert (handled.returncode, handled.stdout) == (1, "PBX went away.\n")
 
 
 def test_host_not_found_without_handler_exits_3(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import time
 
 import pytest
@@ -77,37 +78,28 @@ def test_connect_timeout_is_honoured() -> None:
                 filler.connect(("127.0.0.1", port))
             fillers.append(filler)
         started = time.monotonic()
-        try:
-            transport = TcpTransport.open(target(port, timeout=0.3))
-        except ConnectFailed as exc:
-            assert "no answer within 0.3 s" in str(exc) or "refused" in str(exc)
-            assert time.monotonic() - started < 5
-        else:  # the kernel accepted anyway (backlog rounding): nothing to check on this machine
-            transport.close()
-            pytest.skip("the loopback backlog did not fill on this kernel")
+        with pytest.raises(ConnectFailed, match=r"no answer within 0\.3 s"):
+            TcpTransport.open(target(port, timeout=0.3)).close()
+        assert time.monotonic() - started < 3
     finally:
         for filler in fillers:
             filler.close()
         listener.close()
 
 
-def test_reset_by_peer_is_connection_lost_or_end_of_file() -> None:
-    def reset(conn: socket.socket) -> None:
-        conn.sendall(b"banner\r\n")
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+def reset_after_banner(conn: socket.socket) -> None:
+    conn.sendall(b"banner\r\n")
+    # linger 0: close() sends RST instead of FIN
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
-    with tcp_peer(reset) as (host, port):
+
+def test_reset_by_peer_delivers_the_data_then_raises_connection_lost() -> None:
+    with tcp_peer(reset_after_banner) as (host, port):
         transport = TcpTransport.open(target(port, host))
         try:
             time.sleep(0.2)
-            outcomes = []
-            for _ in range(3):
-                try:
-                    outcomes.append(transport.receive(1.0))
-                except ConnectionLost as exc:
-                    outcomes.append(str(exc))
-                    break
-            assert outcomes[0] == b"banner\r\n" or "reset" in str(outcomes[0]).lower()
-            assert outcomes[-1] == b"" or "reset" in str(outcomes[-1]).lower()
+            assert transport.receive(1.0) == b"banner\r\n"
+            with pytest.raises(ConnectionLost, match=rf"tcp://127.0.0.1:{port}: Connection reset by peer"):
+                transport.receive(1.0)
         finally:
             transport.close()
