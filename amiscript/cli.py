@@ -21,7 +21,7 @@ from amiscript import __version__
 from amiscript.engine import Interpreter, TargetOverride
 from amiscript.errors import AmiscriptError, ScriptError, TransportError, UsageError
 from amiscript.report import HumanReport
-from amiscript.script import load_script
+from amiscript.script import Script, load_script
 from amiscript.script.model import MAX_SECONDS
 from amiscript.script.yamlnodes import YMap, YStr, load_yaml_file
 from amiscript.transports.base import Target, Transport
@@ -29,12 +29,19 @@ from amiscript.transports.tcp import TcpTransport
 
 PROG = "amiscript"
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that spawned children are reaped on the way out."""
+
 
 RUN_EPILOG = """\
 examples:
   amiscript run scripts/vmcount.yaml --var mailbox=123@default
   amiscript run scripts/vmcount.yaml --var mailbox=123@default --simulate
   amiscript run scripts/vmcount.yaml --var mailbox=123 --target tcp://10.0.0.5:5038 -v
+  amiscript run scripts/vmcount.yaml --var mailbox=123 --target telnet://10.0.0.5:5038
   AMI_SECRET=s3cret amiscript run check.yaml     # script uses ${env:AMI_SECRET}
 
 exit status:
@@ -78,14 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="set a variable the script declares (repeatable; overrides --vars-file)",
     )
     run.add_argument("--vars-file", metavar="FILE", help="a YAML mapping of variable names to values")
-    where = run.add_mutually_exclusive_group()
-    where.add_argument(
-        "--target", metavar="URL", help="connect here instead of the script's `connect:` (tcp://HOST:PORT)"
+    run.add_argument(
+        "--target",
+        metavar="URL",
+        help="connect here instead of the script's `connect:`: tcp://HOST:PORT, or telnet://HOST:PORT "
+        "to go through the telnet client as the book does",
     )
-    where.add_argument(
+    run.add_argument(
         "--simulate",
         action="store_true",
-        help="start the built-in AMI simulator on a free loopback port and run against it",
+        help="start the built-in AMI simulator on a free loopback port and run against it; "
+        "with --target, only its scheme counts (--simulate --target telnet://)",
     )
     run.add_argument(
         "--timeout",
@@ -159,9 +169,13 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     except KeyboardInterrupt:
         err.write(f"{PROG}: interrupted\n")
         return EXIT_INTERRUPTED
+    except Terminated:
+        err.write(f"{PROG}: terminated\n")
+        return EXIT_TERMINATED
 
 
 def main_entry() -> None:
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = main()
         sys.stdout.flush()
@@ -171,6 +185,10 @@ def main_entry() -> None:
         os.dup2(devnull, sys.stdout.fileno())
         code = 1
     sys.exit(code)
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 # -- run ------------------------------------------------------------------------------------
@@ -183,22 +201,38 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     variables = _read_vars_file(args.vars_file) if args.vars_file else {}
     variables.update(_parse_vars(args.var))
     report = HumanReport(out, err, verbose=args.verbose)
-    target = _parse_target(args.target) if args.target else None
-    with _maybe_simulator(args.simulate) as simulated:
+    target = _parse_target(args.target, scheme_only=args.simulate) if args.target else None
+    with _maybe_simulator(args.simulate) as address:
+        if address is not None:
+            transport = target.transport if target else _simulated_transport(script)
+            target = TargetOverride(transport, *address)
         interpreter = Interpreter(
             script,
             open_transport,
             report,
             variables=variables,
             timeout=args.timeout,
-            target=simulated or target,
+            target=target,
         )
         return interpreter.run()
+
+
+def _simulated_transport(script: Script) -> str:
+    """The simulator speaks TCP; a script written for telnet keeps going through telnet."""
+    spec = script.connect
+    return "telnet" if spec is not None and spec.transport.raw == "telnet" else "tcp"
 
 
 def open_transport(target: Target) -> Transport:
     if target.transport == "tcp":
         return TcpTransport.open(target)
+    # pexpect is imported only by scripts that spawn: a TCP run does not pay for it
+    from amiscript.transports.spawn import SpawnTransport, TelnetTransport
+
+    if target.transport == "telnet":
+        return TelnetTransport.open(target)
+    if target.transport == "spawn":
+        return SpawnTransport.open(target)
     raise TransportError(f"transport {target.transport!r} is not available")
 
 
@@ -224,29 +258,35 @@ def _read_vars_file(path: str) -> dict[str, str]:
     return values
 
 
-def _parse_target(url: str) -> TargetOverride:
+TARGET_SCHEMES = ("tcp", "telnet")
+
+
+def _parse_target(url: str, *, scheme_only: bool = False) -> TargetOverride:
+    """tcp://HOST:PORT or telnet://HOST:PORT; with --simulate the scheme alone will do."""
+    expected = f"--target {url!r}: expected tcp://HOST:PORT or telnet://HOST:PORT"
     parts = urlsplit(url)
-    if parts.scheme != "tcp":
-        raise UsageError(f"--target {url!r}: expected tcp://HOST:PORT")
+    if parts.scheme not in TARGET_SCHEMES:
+        raise UsageError(expected)
+    if scheme_only:
+        return TargetOverride(parts.scheme, "", 0)
     try:
         port = parts.port
     except ValueError:
         raise UsageError(f"--target {url!r}: the port must be a number from 1 to 65535") from None
     if not parts.hostname or port is None or port == 0 or parts.path not in ("", "/"):
-        raise UsageError(f"--target {url!r}: expected tcp://HOST:PORT")
+        raise UsageError(expected)
     return TargetOverride(parts.scheme, parts.hostname, port)
 
 
 @contextmanager
-def _maybe_simulator(enabled: bool) -> Iterator[TargetOverride | None]:
+def _maybe_simulator(enabled: bool) -> Iterator[tuple[str, int] | None]:
     if not enabled:
         yield None
         return
     from amiscript.sim import Simulator, default_config
 
     with Simulator(default_config(), host="127.0.0.1", port=0) as sim:
-        host, port = sim.address
-        yield TargetOverride("tcp", host, port)
+        yield sim.address
 
 
 # -- check ----------------------------------------------------------------------------------

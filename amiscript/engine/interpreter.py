@@ -153,17 +153,29 @@ class Interpreter:
         if override is not None:
             return Target(override.transport, override.host, override.port, connect_timeout)
         assert spec is not None
-        host = spec.host.render(self.values, environ=self._environ)
-        port_text = spec.port.render(self.values, environ=self._environ)
-        if not _DIGITS.fullmatch(port_text) or not 0 < int(port_text) < 65536:
-            raise ScriptError(f"port must be a number from 1 to 65535, not {port_text!r}", spec.port.location)
-        transport = spec.transport.render(self.values, environ=self._environ)
+        transport = self._render(spec.transport)
         if transport not in TRANSPORTS:
             raise ScriptError(
                 f"unknown transport {transport!r}",
                 spec.transport.location,
                 hint=f"choose one of: {', '.join(TRANSPORTS)}",
             )
+        if transport == "spawn":
+            if not spec.command:
+                raise ScriptError("`transport: spawn` needs `command:`", spec.transport.location)
+            return Target(
+                transport,
+                "",
+                0,
+                connect_timeout,
+                command=tuple(self._render(part) for part in spec.command),
+                env=tuple((name, self._render(value)) for name, value in spec.env),
+                cwd=self._render(spec.cwd) if spec.cwd is not None else None,
+            )
+        host = self._render(spec.host)
+        port_text = self._render(spec.port)
+        if not _DIGITS.fullmatch(port_text) or not 0 < int(port_text) < 65536:
+            raise ScriptError(f"port must be a number from 1 to 65535, not {port_text!r}", spec.port.location)
         return Target(transport, host, int(port_text), connect_timeout)
 
     def _connection(self) -> Transport:

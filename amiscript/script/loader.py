@@ -37,7 +37,8 @@ from amiscript.script.yamlnodes import YList, YMap, YNode, YStr, describe, load_
 
 TOP_KEYS = ("name", "description", "vars", "connect", "timeout", "newline", "match_max", "on", "steps")
 VAR_KEYS = ("default", "required", "secret", "help")
-CONNECT_KEYS = ("transport", "host", "port", "timeout")
+CONNECT_KEYS = ("transport", "host", "port", "timeout", "command", "env", "cwd")
+SPAWN_KEYS = ("command", "env", "cwd")
 HANDLER_KEYS = ("eof", "timeout")
 STEP_KINDS = ("send", "expect", "print", "fail", "set", "sleep", "exit")
 STEP_OPTIONS = {"send": ("newline",), "expect": ("then", "timeout")}
@@ -234,7 +235,7 @@ class _Builder:
         conn = self.mapping(node, "connect")
         self.check_keys(conn, CONNECT_KEYS, "connect")
         defaults = {"transport": "tcp", "host": "127.0.0.1", "port": "5038", "timeout": str(DEFAULT_CONNECT_TIMEOUT)}
-        fields = {}
+        fields: dict[str, Template] = {}
         for key, default in defaults.items():
             if key in conn:
                 fields[key] = self.template(conn[key], f"connect {key}")
@@ -249,7 +250,42 @@ class _Builder:
                 transport.location,
                 hint=f"choose one of: {', '.join(TRANSPORTS)}",
             )
-        return Connect(transport, fields["host"], fields["port"], fields["timeout"], conn.location)
+        spawn = transport.raw == "spawn"
+        if transport.is_literal and not spawn:
+            for key in SPAWN_KEYS:
+                if key in conn:
+                    raise ScriptError(
+                        f"`{key}` is only for `transport: spawn`",
+                        conn.key_locations[key],
+                        hint="remove it, or set `transport: spawn`",
+                    )
+        command = self.command(conn["command"]) if "command" in conn else ()
+        if spawn and not command:
+            raise ScriptError(
+                "`transport: spawn` needs `command:`, a list of the program and its arguments",
+                conn.location,
+                hint="e.g. command: [ssh, pbx, nc, localhost, '5038']",
+            )
+        env = ()
+        if "env" in conn:
+            mapping = self.mapping(conn["env"], "env")
+            env = tuple((name, self.template(value, f"env {name}")) for name, value in mapping.items())
+            for name in mapping:
+                if not name or "=" in name:
+                    raise ScriptError(f"invalid environment variable name {name!r}", mapping.key_locations[name])
+        cwd = self.template(conn["cwd"], "cwd") if "cwd" in conn else None
+        return Connect(transport, fields["host"], fields["port"], fields["timeout"], conn.location, command, env, cwd)
+
+    def command(self, node: YNode) -> tuple[Template, ...]:
+        if isinstance(node, YStr):
+            raise ScriptError(
+                "command must be a list of the program and its arguments, not one string",
+                node.location,
+                hint=f"e.g. command: {str(node).split()!r}; for a shell, write [sh, -c, '...']",
+            )
+        if not isinstance(node, YList) or not node:
+            raise ScriptError("command must be a non-empty list", node.location)
+        return tuple(self.template(item, "a command argument") for item in node)
 
     # -- steps -----------------------------------------------------------------------------
 

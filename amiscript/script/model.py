@@ -13,7 +13,7 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MATCH_MAX = 1 << 20
 MIN_MATCH_MAX = 64
 MAX_SECONDS = 86400.0  # one day: longer waits are mistakes, and the OS rejects huge ones
-TRANSPORTS = ("tcp",)
+TRANSPORTS = ("tcp", "telnet", "spawn")
 
 
 class Newline(Enum):
@@ -45,6 +45,9 @@ class Connect:
     port: Template
     timeout: Template
     location: Location
+    command: tuple[Template, ...] = ()  # spawn: the program and its arguments, no shell
+    env: tuple[tuple[str, Template], ...] = ()  # spawn: added to the environment
+    cwd: Template | None = None  # spawn: working directory
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,20 +5,29 @@ OS and library errors become amiscript errors here, at the edge, and nowhere els
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where to connect, with every variable already resolved."""
+    """Where to connect, with every variable already resolved.
+
+    ``host``/``port`` serve tcp and telnet; ``command``/``env``/``cwd`` serve spawn.
+    """
 
     transport: str
     host: str
     port: int
     connect_timeout: float
+    command: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None
 
     def __str__(self) -> str:
+        if self.transport == "spawn":
+            return f"spawn: {shlex.join(self.command)}"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.transport}://{host}:{self.port}"
 

@@ -1,0 +1,255 @@
+"""Spawned programs on a pseudo-terminal, through pexpect: any command, and Debian's telnet.
+
+Only pexpect's process and pty handling is used, never its expect loop: the transport is bytes
+in, bytes out like TCP, and the one matcher in ``amiscript.engine`` does the matching.
+
+- ``SpawnTransport`` runs a command (an argument list; no shell unless the author writes one)
+  on a pty put in raw mode before the program starts: no echo, no CR/LF translation, no
+  signals from control characters, so bytes pass exactly as they would over a socket.
+- ``TelnetTransport`` runs ``telnet HOST PORT`` the way the book does. telnet manages its own
+  terminal: it switches echo on and turns each LF it reads into CR LF. So the transport turns
+  echo back off (and keeps it off), writes LF where the engine sends CR LF, keeps telnet's own
+  chatter (``Trying …``, ``Escape character is …``, ``Connection closed by foreign host.``)
+  away from the script, and reports telnet's own last words when it cannot connect.
+
+The child is always reaped: ``close`` terminates it (SIGHUP, then SIGKILL) and waits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import time
+import tty
+
+import pexpect
+
+from amiscript.errors import ConnectFailed, ConnectionLost, TransportError
+from amiscript.transports.base import Target
+
+CHUNK = 65536
+TERMINAL_MODE_GRACE = 1.0  # seconds to wait for telnet to set its terminal mode after connecting
+LAST_WORDS = 300  # bytes of output kept to explain why a program ended
+
+
+class SpawnTransport:
+    def __init__(self, child: pexpect.spawn, target: Target) -> None:
+        self._child = child
+        self.target = target
+        self._tail = b""
+        self._closed = False
+
+    @classmethod
+    def open(cls, target: Target) -> SpawnTransport:
+        return cls(_spawn(target, list(target.command), raw=True), target)
+
+    # -- Transport -------------------------------------------------------------------------
+
+    def send(self, data: bytes, timeout: float) -> None:
+        fd = self._child.child_fd
+        view = memoryview(self._prepare(data))
+        while view:
+            try:
+                _, writable, _ = select.select([], [fd], [], timeout)
+                if not writable:
+                    raise ConnectionLost(f"{self.target}: the program did not read its input within {timeout:g} s")
+                written = os.write(fd, view[:4096])
+            except (OSError, ValueError) as exc:
+                raise ConnectionLost(f"{self.target}: cannot write to the program: {exc}") from None
+            view = view[written:]
+
+    def receive(self, timeout: float) -> bytes | None:
+        try:
+            data = self._child.read_nonblocking(CHUNK, max(timeout, 0.0))
+        except pexpect.TIMEOUT:
+            return None
+        except pexpect.EOF:
+            return self._ended()
+        except (OSError, ValueError) as exc:
+            raise ConnectionLost(f"{self.target}: {exc}") from None
+        self._tail = (self._tail + data)[-LAST_WORDS:]
+        return self._filter(data)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        _reap(self._child)
+
+    # -- what subclasses adapt -------------------------------------------------------------
+
+    def _prepare(self, data: bytes) -> bytes:
+        return data
+
+    def _filter(self, data: bytes) -> bytes:
+        return data
+
+    def _ended(self) -> bytes:
+        """End of output: a clean exit is end of file; a failing one is an error with last words."""
+        _reap(self._child)
+        self._closed = True
+        status, signal = self._child.exitstatus, self._child.signalstatus
+        if signal is not None or status:
+            how = f"was killed by signal {signal}" if signal is not None else f"exited with status {status}"
+            raise ConnectionLost(f"{self.target}: the program {how}{_last_words(self._tail)}")
+        return b""
+
+
+class TelnetTransport(SpawnTransport):
+    ESCAPE_LINE = re.compile(rb"Escape character is '[^'\r\n]*'\.\r?\n")
+    CLOSED_LINE = b"Connection closed by foreign host.\r\n"
+
+    @classmethod
+    def open(cls, target: Target) -> TelnetTransport:
+        if shutil.which("telnet") is None:
+            raise ConnectFailed(
+                f"cannot connect to {target}: no telnet client is installed",
+                hint="install one (Debian: apt-get install telnet) or use tcp://",
+            )
+        child = _spawn(target, ["telnet", target.host, str(target.port)], raw=False)
+        transport = cls(child, target)
+        try:
+            transport._await_connection()
+        except BaseException:
+            transport.close()
+            raise
+        return transport
+
+    def _await_connection(self) -> None:
+        """Read telnet's preamble up to `Escape character is …`; keep what the server sent after it."""
+        deadline = time.monotonic() + self.target.connect_timeout
+        seen = b""
+        while True:
+            self._echo_off()
+            found = self.ESCAPE_LINE.search(seen)
+            if found:
+                self._pending = seen[found.end() :]
+                self._await_terminal_mode(min(deadline, time.monotonic() + TERMINAL_MODE_GRACE))
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ConnectFailed(
+                    f"cannot connect to {self.target}: no answer within {self.target.connect_timeout:g} s"
+                )
+            try:
+                seen += self._child.read_nonblocking(CHUNK, min(remaining, 0.05))
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                raise ConnectFailed(f"cannot connect to {self.target}{_last_words(_without_trying(seen))}") from None
+
+    def _await_terminal_mode(self, until: float) -> None:
+        """telnet sets its terminal mode (echo on) just after `Escape character is …`.
+
+        Until it has, turning echo off would not last: wait for it (briefly), then turn echo off.
+        """
+        while not self._echo_was_on and time.monotonic() < until:
+            try:
+                self._pending += self._child.read_nonblocking(CHUNK, 0.001)
+            except pexpect.TIMEOUT:
+                pass
+            except pexpect.EOF:
+                return  # receive() reports the end of file
+            self._echo_off()
+
+    _pending = b""
+    _echo_was_on = False
+
+    def receive(self, timeout: float) -> bytes | None:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return self._filter(data)
+        return super().receive(timeout)
+
+    def send(self, data: bytes, timeout: float) -> None:
+        self._echo_off()
+        super().send(data, timeout)
+
+    def _prepare(self, data: bytes) -> bytes:
+        # telnet turns every LF it reads into CR LF; a CR would reach it as another line end.
+        data = data.replace(b"\r\n", b"\n")
+        bad = sorted({byte for byte in data if (byte < 0x20 and byte not in (0x09, 0x0A, 0x0D)) or byte == 0x7F})
+        if bad:
+            raise TransportError(
+                f"{self.target}: cannot send control character 0x{bad[0]:02x} through telnet's terminal",
+                hint="the terminal would act on it (interrupt, erase, escape); use tcp:// for binary data",
+            )
+        if any(len(line) > 4000 for line in data.split(b"\n")):
+            raise TransportError(f"{self.target}: a line over 4000 bytes cannot pass through telnet's terminal")
+        return data
+
+    def _filter(self, data: bytes) -> bytes:
+        if data.endswith(self.CLOSED_LINE):
+            head = data[: -len(self.CLOSED_LINE)]
+            if not head or head.endswith(b"\n"):
+                return head
+        return data
+
+    def _ended(self) -> bytes:
+        # telnet exits 1 whenever the server closes: that is an ordinary end of file.
+        _reap(self._child)
+        self._closed = True
+        return b""
+
+    def _echo_off(self) -> None:
+        """telnet switches the terminal's echo on; switch it off so we never match what we sent."""
+        try:
+            if self._child.getecho():
+                self._child.setecho(False)
+                self._echo_was_on = True
+        except (OSError, ValueError, pexpect.ExceptionPexpect):
+            pass  # the child is gone: nothing is echoed any more
+
+
+def _spawn(target: Target, argv: list[str], *, raw: bool) -> pexpect.spawn:
+    env = {**os.environ, **dict(target.env)} if target.env else None
+    if target.cwd is not None and not os.path.isdir(target.cwd):
+        raise ConnectFailed(f"cannot start {target}: no such directory {target.cwd!r} (cwd)")
+    try:
+        child = pexpect.spawn(
+            argv[0],
+            argv[1:],
+            env=env,
+            cwd=target.cwd,
+            echo=False,
+            timeout=None,
+            preexec_fn=_raw_stdin if raw else None,
+        )
+    except pexpect.ExceptionPexpect as exc:
+        reason = str(exc).splitlines()[0]
+        if "not found" in reason or "not executable" in reason:
+            reason = f"{argv[0]!r} is not installed or not executable"
+        raise ConnectFailed(f"cannot start {target}: {reason}") from None
+    except OSError as exc:
+        raise ConnectFailed(f"cannot start {target}: {exc.strerror or exc}") from None
+    # Closing should not take long: the child got SIGHUP when its terminal went away.
+    child.delayafterclose = 0.01
+    child.delayafterterminate = 0.01
+    return child
+
+
+def _raw_stdin() -> None:
+    """In the child, before exec: the pty passes bytes unchanged (no echo, no CR/LF mapping)."""
+    tty.setraw(0)
+
+
+def _reap(child: pexpect.spawn) -> None:
+    try:
+        child.close(force=True)
+    except (OSError, pexpect.ExceptionPexpect):
+        try:
+            child.kill(9)
+            child.wait()
+        except (OSError, pexpect.ExceptionPexpect):
+            pass
+
+
+def _without_trying(text: bytes) -> bytes:
+    return re.sub(rb"(?m)^Trying [^\r\n]*\r?\n", b"", text)
+
+
+def _last_words(tail: bytes) -> str:
+    lines = [line.strip() for line in tail.decode("utf-8", "replace").splitlines() if line.strip()]
+    return f": {' / '.join(lines[-3:])}" if lines else ""

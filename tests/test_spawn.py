@@ -1,0 +1,358 @@
+"""Spawned sessions: telnet as in the book, and any command on a pty (real processes only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from amiscript.engine import Interpreter
+from amiscript.errors import ConnectFailed, ConnectionLost, RunFailed
+from amiscript.script import load_script_text
+from amiscript.sim import SimConfig, Simulator, default_config
+
+from .helpers import AMISCRIPT, Recorder
+from .peers import free_port, tcp_peer
+
+ROOT = Path(__file__).resolve().parents[1]
+VMCOUNT = str(ROOT / "scripts" / "vmcount.yaml")
+
+# .ci/run installs Debian's telnet, so in CI these tests always run (and fail if it is missing);
+# a developer machine without a telnet client skips them.
+needs_telnet = pytest.mark.skipif(
+    shutil.which("telnet") is None and not os.environ.get("CI"), reason="no telnet client installed"
+)
+
+
+def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*AMISCRIPT, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture
+def sim() -> Iterator[tuple[str, int]]:
+    config = default_config()
+    fast = SimConfig(users=config.users, mailboxes=config.mailboxes, login_fail_delay=0.0)
+    with Simulator(fast, host="127.0.0.1", port=0) as server:
+        yield server.address
+
+
+# -- telnet: the book's transport ------------------------------------------------------------
+
+
+@needs_telnet
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        (["--var", "mailbox=124@default"], 0),
+        (["--var", "mailbox=123@default"], 0),
+        (["--var", "mailbox=124@default", "--var", "secret=wrong"], 1),
+    ],
+)
+def test_vmcount_over_telnet_prints_exactly_what_it_prints_over_tcp(
+    sim: tuple[str, int], extra: list[str], code: int
+) -> None:
+    host, port = sim
+    over_tcp = run_cli("run", VMCOUNT, *extra, "--target", f"tcp://{host}:{port}")
+    over_telnet = run_cli("run", VMCOUNT, *extra, "--target", f"telnet://{host}:{port}")
+    assert over_tcp.returncode == over_telnet.returncode == code
+    assert over_telnet.stdout == over_tcp.stdout
+    assert over_telnet.stdout.startswith("Mailbox: ")
+    assert "Traceback" not in over_telnet.stderr
+
+
+@needs_telnet
+def test_vmcount_over_telnet_prints_the_book_lines(sim: tuple[str, int]) -> None:
+    host, port = sim
+    result = run_cli("run", VMCOUNT, "--var", "mailbox=124@default", "--target", f"telnet://{host}:{port}")
+    assert result.stdout == "Mailbox: 124@default\nConnected.\nLogged in.\nNew messages: 2\nOld messages: 1\n"
+
+
+@needs_telnet
+def test_vmcount_over_telnet_with_nothing_listening_prints_failed_to_connect() -> None:
+    port = free_port()
+    over_tcp = run_cli("run", VMCOUNT, "--var", "mailbox=123@default", "--target", f"tcp://127.0.0.1:{port}")
+    over_telnet = run_cli("run", VMCOUNT, "--var", "mailbox=123@default", "--target", f"telnet://127.0.0.1:{port}")
+    assert over_telnet.returncode == over_tcp.returncode == 1
+    assert over_telnet.stdout == over_tcp.stdout == "Mailbox: 123@default\nFailed to connect.\n"
+
+
+@needs_telnet
+def test_simulate_flag_can_go_through_telnet() -> None:
+    result = run_cli("run", VMCOUNT, "--var", "mailbox=124@default", "--simulate", "--target", "telnet://")
+    assert (result.returncode, result.stdout.splitlines()[-1]) == (0, "Old messages: 1")
+
+
+@needs_telnet
+def test_telnet_refused_without_handler_exits_3_with_telnets_own_words(tmp_path: Path) -> None:
+    script = tmp_path / "s.yaml"
+    script.write_text(f"connect: {{transport: telnet, port: '{free_port()}'}}\nsteps:\n  - expect: Manager\n")
+    result = run_cli("run", str(script))
+    assert result.returncode == 3
+    assert "telnet: Unable to connect to remote host: Connection refused" in result.stderr
+
+
+@needs_telnet
+def test_telnet_chatter_is_not_seen_by_the_script(sim: tuple[str, int], tmp_path: Path) -> None:
+    host, port = sim
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        "connect: {}\nsteps:\n"
+        "  - expect: '(?s)^(?P<first>[^\\r]*)\\r\\n'\n"
+        "  - print: 'first line: ${first}'\n"
+        '  - send: "Action: Logoff\\n\\n"\n'
+        "  - expect: 'Goodbye'\n"
+        "  - expect:\n      - re: 'Connection closed'\n        then:\n          - fail: saw telnet's trailer\n"
+        "      - eof:\n          - print: clean end of file\n"
+    )
+    for scheme in ("tcp", "telnet"):
+        result = run_cli("run", str(script), "--target", f"{scheme}://{host}:{port}")
+        assert (result.returncode, result.stdout) == (
+            0,
+            "first line: Asterisk Call Manager/11.0.0\nclean end of file\n",
+        ), scheme
+
+
+ECHO_PROBE = (
+    "steps:\n"
+    '  - send: "Action: Login\\nUsername: admin\\nSecret: x\\n\\n"\n'
+    "  - expect:\n"
+    "      - re: 'Secret: x'\n        then:\n          - fail: matched our own echo\n"
+    "      - re: 'Response: Error'\n        then:\n          - print: no echo\n"
+)
+
+
+@needs_telnet
+def test_telnet_does_not_echo_what_we_send_into_what_we_match(sim: tuple[str, int], tmp_path: Path) -> None:
+    host, port = sim
+    script = tmp_path / "echo.yaml"
+    script.write_text("connect: {transport: telnet}\n" + ECHO_PROBE)
+    result = run_cli("run", str(script), "--target", f"telnet://{host}:{port}")
+    assert (result.returncode, result.stdout) == (0, "no echo\n"), result.stderr
+
+
+@needs_telnet
+def test_telnet_sends_each_newline_as_crlf_exactly_once(tmp_path: Path) -> None:
+    received: list[bytes] = []
+
+    def record(conn: socket.socket) -> None:
+        conn.sendall(b"hello\r\n")
+        conn.settimeout(5)
+        data = b""
+        while b"end" not in data:
+            chunk = conn.recv(1000)
+            if not chunk:
+                break
+            data += chunk
+        received.append(data)
+
+    script = tmp_path / "s.yaml"
+    script.write_text('connect: {}\nsteps:\n  - expect: hello\n  - send: "a\\nb\\r\\n\\nend\\n"\n  - sleep: 0.3\n')
+    with tcp_peer(record) as (host, port):
+        result = run_cli("run", str(script), "--target", f"telnet://{host}:{port}")
+    assert result.returncode == 0, result.stderr
+    assert received == [b"a\r\nb\r\n\r\nend\r\n"]
+
+
+# -- spawn: any command on a pty -------------------------------------------------------------
+
+LINE_SERVER = (
+    "import sys\n"
+    "print('READY', flush=True)\n"
+    "for line in sys.stdin:\n"
+    "    word = line.strip()\n"
+    "    if word == 'quit':\n"
+    "        print('BYE', flush=True); break\n"
+    "    print('GOT ' + word.upper(), flush=True)\n"
+)
+
+
+def spawn_script(extra_steps: str, command: str = "") -> str:
+    command = command or f"[{sys.executable!r}, -u, -c, {json.dumps(LINE_SERVER)}]"
+    return f"connect:\n  transport: spawn\n  command: {command}\n  timeout: 5\nsteps:\n{extra_steps}"
+
+
+def run_in_process(text: str, **kwargs: object) -> tuple[int, Recorder]:
+    from amiscript.cli import open_transport
+
+    output = Recorder()
+    code = Interpreter(load_script_text(text, "t.yaml"), open_transport, output, **kwargs).run()  # type: ignore[arg-type]
+    return code, output
+
+
+def test_spawn_runs_a_line_protocol_over_a_pty() -> None:
+    code, output = run_in_process(
+        spawn_script(
+            "  - expect: 'READY\\r?\\n'\n"
+            '  - send: "hello\\n"\n'
+            "  - expect: 'GOT (?P<word>\\w+)'\n"
+            "  - print: ${word}\n"
+            '  - send: "quit\\n"\n'
+            "  - expect: BYE\n"
+            "  - expect:\n      - eof:\n          - print: ended\n"
+        )
+    )
+    assert (code, output.printed) == (0, ["HELLO", "ended"])
+
+
+def test_spawn_pty_does_not_echo_what_we_send() -> None:
+    code, output = run_in_process(
+        spawn_script(
+            "  - expect: READY\n"
+            '  - send: "Secret: x\\n"\n'
+            "  - expect:\n      - re: 'Secret: x'\n        then:\n          - fail: echoed\n"
+            "      - re: 'GOT SECRET: X'\n        then:\n          - print: no echo\n"
+        )
+    )
+    assert (code, output.printed) == (0, ["no echo"])
+
+
+def test_spawn_passes_bytes_unchanged_in_both_directions() -> None:
+    echo = "import os\nwhile True:\n    data = os.read(0, 100)\n    if not data: break\n    os.write(1, data)\n"
+    code, output = run_in_process(
+        spawn_script(
+            "  - send: \"one\\r\\ntwo\\n\"\n    newline: lf\n  - expect: 'one\\r\\ntwo\\n'\n  - print: exact\n",
+            command=f"[{sys.executable!r}, -c, {json.dumps(echo)}]",
+        )
+    )
+    assert (code, output.printed) == (0, ["exact"])
+
+
+def test_spawn_env_and_cwd_reach_the_program(tmp_path: Path) -> None:
+    show = "import os; print(os.environ['AMI_GREETING'], os.getcwd(), flush=True)"
+    text = (
+        "connect:\n  transport: spawn\n"
+        f"  command: [{sys.executable!r}, -c, {json.dumps(show)}]\n"
+        f"  env: {{AMI_GREETING: hi}}\n  cwd: {str(tmp_path)!r}\n"
+        "steps:\n  - expect: 'hi (?P<dir>\\S+)'\n  - print: ${dir}\n"
+    )
+    code, output = run_in_process(text)
+    assert (code, output.printed) == (0, [str(tmp_path)])
+
+
+def test_a_command_that_is_not_installed_runs_the_eof_handler_or_exits_3() -> None:
+    missing = "[amiscript-no-such-program-xyz, --flag]"
+    code, output = run_in_process(
+        "on:\n  eof:\n    - print: cannot start\n    - exit: 1\n" + spawn_script("  - expect: x\n", command=missing)
+    )
+    assert (code, output.printed) == (1, ["cannot start"])
+    with pytest.raises(ConnectFailed, match="'amiscript-no-such-program-xyz' is not installed"):
+        run_in_process(spawn_script("  - expect: x\n", command=missing))
+
+
+def test_a_command_that_exits_at_once_reports_its_last_words_with_exit_3() -> None:
+    dying = "[sh, -c, 'echo nc: connect to pbx port 5038 failed: Connection refused >&2; exit 1']"
+    with pytest.raises(ConnectionLost) as failure:
+        run_in_process(spawn_script("  - expect: Manager\n", command=dying))
+    assert failure.value.exit_code == 3
+    assert "exited with status 1: nc: connect to pbx port 5038 failed: Connection refused" in str(failure.value)
+
+
+def test_a_command_that_ends_cleanly_is_an_ordinary_end_of_file() -> None:
+    with pytest.raises(RunFailed, match="connection closed by the peer"):
+        run_in_process(spawn_script("  - expect: Manager\n", command="[sh, -c, 'echo hi']"))
+
+
+# -- children are always reaped --------------------------------------------------------------
+
+
+def processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def my_children() -> list[tuple[int, str]]:
+    """This process's children (any state, zombies included)."""
+    me = os.getpid()
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == me:
+                children.append((int(entry.name), fields[0]))
+    return children
+
+
+SLEEPER = f"[{sys.executable!r}, -c, 'import sys, time; print(\"READY\", flush=True); time.sleep(60)', MARKER]"
+
+
+@pytest.mark.parametrize(
+    ("steps", "outcome"),
+    [
+        ("  - expect: READY\n", 0),
+        ("  - expect: READY\n  - fail: stop here\n", 1),
+        ("  - expect: never\n    timeout: 0.3\n", RunFailed),
+    ],
+)
+def test_the_child_is_reaped_after_success_failure_and_timeout(steps: str, outcome: object) -> None:
+    marker = f"amiscript-test-{uuid.uuid4().hex}"
+    text = spawn_script(steps, command=SLEEPER.replace("MARKER", marker))
+    before = my_children()
+    if isinstance(outcome, int):
+        assert run_in_process(text)[0] == outcome
+    else:
+        with pytest.raises(outcome):  # type: ignore[call-overload]
+            run_in_process(text)
+    assert processes_with(marker) == []
+    assert my_children() == before
+
+
+def test_ctrl_c_ends_the_run_with_130_and_leaves_no_child(tmp_path: Path) -> None:
+    marker = f"amiscript-test-{uuid.uuid4().hex}"
+    script = tmp_path / "s.yaml"
+    script.write_text(spawn_script("  - expect: never\n    timeout: 60\n", command=SLEEPER.replace("MARKER", marker)))
+    process = subprocess.Popen([*AMISCRIPT, "run", str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes_with(marker), "the spawned child never started"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 130
+        assert b"interrupted" in process.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    time.sleep(0.1)
+    assert processes_with(marker) == []
+
+
+def test_sigterm_also_reaps_the_child(tmp_path: Path) -> None:
+    marker = f"amiscript-test-{uuid.uuid4().hex}"
+    script = tmp_path / "s.yaml"
+    script.write_text(spawn_script("  - expect: never\n    timeout: 60\n", command=SLEEPER.replace("MARKER", marker)))
+    process = subprocess.Popen([*AMISCRIPT, "run", str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 143
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    time.sleep(0.1)
+    assert processes_with(marker) == []
