@@ -188,7 +188,7 @@ def test_injection_through_a_var_is_refused_before_sending(sim: tuple[str, int])
     host, port = sim
     result = amiscript("run", VMCOUNT, "--var", "mailbox=123\r\nAction: Originate", "--target", f"tcp://{host}:{port}")
     assert result.returncode == 2
-    assert "line break" in result.stderr
+    assert "${mailbox} contains a carriage return (CR); refusing" in result.stderr
     no_traceback(result)
 
 

@@ -187,3 +187,39 @@ def test_encode_lets_a_server_echo_bare_cr_but_never_lf() -> None:
     assert encode_packet([("Message", "a\rb")], allow_cr=True) == b"Message: a\rb\r\n\r\n"
     with pytest.raises(UnsafeHeader):
         encode_packet([("Message", "a\nb")], allow_cr=True)
+
+
+FOLLOWS = (
+    b"Response: Follows\r\nPrivilege: Command\r\nActionID: cmd-1\r\n"
+    b"Asterisk 13.38.3 built by root @ pbx on a x86_64 running Linux\n"
+    b"\n"
+    b"Uptime: 1 day, 2 hours\n"
+    b"--END COMMAND--\r\n\r\n"
+    b"Response: Success\r\nActionID: ping\r\nPing: Pong\r\n\r\n"
+)
+
+
+def test_legacy_follows_body_becomes_output_headers_even_with_colons_and_blank_lines() -> None:
+    events = read_all(one_byte_at_a_time(FOLLOWS), legacy_follows=True)
+    assert events == [
+        Packet.of(
+            ("Response", "Follows"),
+            ("Privilege", "Command"),
+            ("ActionID", "cmd-1"),
+            ("Output", "Asterisk 13.38.3 built by root @ pbx on a x86_64 running Linux"),
+            ("Output", ""),
+            ("Output", "Uptime: 1 day, 2 hours"),
+        ),
+        Packet.of(("Response", "Success"), ("ActionID", "ping"), ("Ping", "Pong")),
+    ]
+
+
+def test_follows_output_without_a_final_newline_runs_into_the_end_marker() -> None:
+    data = b"Response: Follows\r\nPrivilege: Command\r\nNo such command 'x'--END COMMAND--\r\n\r\n"
+    (packet,) = read_all([data], legacy_follows=True)
+    assert packet.get_all("Output") == ["No such command 'x'"]
+
+
+def test_follows_is_an_ordinary_header_unless_the_client_asks_for_legacy_bodies() -> None:
+    events = read_all([b"Response: Follows\r\nActionID: 1\r\n\r\n"])
+    assert events == [Packet.of(("Response", "Follows"), ("ActionID", "1"))]

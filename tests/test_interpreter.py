@@ -214,7 +214,7 @@ def test_variables_in_patterns_match_literally() -> None:
 
 def test_a_value_with_a_line_break_cannot_inject_headers_into_send() -> None:
     transport = MemoryTransport()
-    with pytest.raises(ScriptError, match="line break"):
+    with pytest.raises(ScriptError, match=r"\$\{mailbox\} contains a carriage return"):
         run(
             "vars: {mailbox: x}\nconnect: {}\nsteps:\n  - send: 'Action: MailboxCount\\nMailbox: ${mailbox}\\n\\n'\n",
             transport,

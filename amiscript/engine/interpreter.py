@@ -42,7 +42,7 @@ from amiscript.script.model import (
     Sleep,
     Step,
 )
-from amiscript.script.template import Template
+from amiscript.script.template import Ref, Template
 from amiscript.transports.base import Target, Transport
 
 Opener = Callable[[Target], Transport]
@@ -229,7 +229,8 @@ class Interpreter:
         return template.render(self.values, environ=self._environ)
 
     def _send(self, step: Send) -> None:
-        text = step.text.render(self.values, escape=_no_line_breaks(step), environ=self._environ)
+        check = None if step.allow_line_breaks else refuse_line_breaks(step.location, "`send`")
+        text = step.text.render(self.values, escape=check, environ=self._environ)
         if step.newline is Newline.CRLF:
             text = text.replace("\r\n", "\n").replace("\n", "\r\n")
         # surrogateescape: bytes that came in through argv or the environment go out unchanged
@@ -372,19 +373,24 @@ class Interpreter:
         return one_line(self.mask(self._buffer.tail(400)), 200)
 
 
-def _no_line_breaks(step: Send) -> Callable[[str], str]:
-    """A substituted value must not add lines: that would inject headers or whole actions."""
+def refuse_line_breaks(where: Location, what: str) -> Callable[[Ref, str], str]:
+    """A substituted value must not add lines (CR, LF) or end a string (NUL): that would
+    inject headers or whole actions (the book warns AMI can run shell commands)."""
 
-    def check(value: str) -> str:
-        if "\r" in value or "\n" in value:
+    def check(ref: Ref, value: str) -> str:
+        bad = next((char for char in ("\r", "\n", "\0") if char in value), None)
+        if bad is not None:
             raise ScriptError(
-                "a variable substituted into `send` contains a line break; refusing to send it",
-                step.location,
-                hint="values cannot add header lines or actions; check the --var or captured value",
+                f"{ref} contains {_CONTROL_NAMES[bad]}; refusing to put it into {what}",
+                where,
+                hint="a value cannot add header lines or actions; check where the value came from",
             )
         return value
 
     return check
+
+
+_CONTROL_NAMES = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)", "\0": "a NUL byte"}
 
 
 def _describe(patterns: Sequence[Pattern]) -> str:

@@ -24,6 +24,18 @@ CLIENT_MAX_LINE = 1 << 20
 CLIENT_MAX_HEADERS = 1 << 16
 
 
+END_COMMAND = b"--END COMMAND--"
+
+
+class _FollowsPart(Enum):
+    HEADERS = "headers"
+    OUTPUT = "output"
+
+
+def _is_follows(header: tuple[str, str]) -> bool:
+    return header[0].lower() == "response" and header[1].strip().lower() == "follows"
+
+
 class Signal(Enum):
     NEED_DATA = "need data"
     END_OF_STREAM = "end of stream"
@@ -36,7 +48,8 @@ class PacketReader:
     """Turns a byte stream into AMI events.
 
     ``expect_banner`` is for the client side: the first line is the server's greeting.
-    ``max_line`` counts the bytes of a line including its line end.
+    ``max_line`` counts the bytes of a line including its line end. ``legacy_follows`` (client
+    side) reads the `Response: Follows` Command answers of Asterisk 13 and older.
     """
 
     def __init__(
@@ -45,6 +58,7 @@ class PacketReader:
         expect_banner: bool = False,
         max_line: int = CLIENT_MAX_LINE,
         max_headers: int = CLIENT_MAX_HEADERS,
+        legacy_follows: bool = False,
     ) -> None:
         self._buf = bytearray()
         self._start = 0  # first unconsumed byte
@@ -57,6 +71,8 @@ class PacketReader:
         self._discarding = False  # inside an over-long line, dropping bytes until LF
         self._eof = False
         self._done = False
+        self._legacy_follows = legacy_follows  # read `Response: Follows` bodies (a client option)
+        self._follows: _FollowsPart | None = None
 
     def receive_data(self, data: bytes) -> None:
         if not data:
@@ -79,8 +95,14 @@ class PacketReader:
             if self._want_banner:
                 self._want_banner = False
                 return Banner(_decode(line))
+            if self._follows is not None:
+                if self._follows_line(line):
+                    return self._finish_packet()
+                continue
             if line:
                 self._add_header(line)
+                if self._legacy_follows and len(self._headers) == 1 and _is_follows(self._headers[0]):
+                    self._follows = _FollowsPart.HEADERS
                 continue
             if self._headers or self._problem:
                 return self._finish_packet()
@@ -127,11 +149,40 @@ class PacketReader:
         value = _decode(line[colon + 1 :].lstrip(b" \t"))
         self._headers.append((name, value))
 
+    def _follows_line(self, line: bytes) -> bool:
+        """A line of a `Response: Follows` packet; True when `--END COMMAND--` ends it.
+
+        Asterisk 13 and older answer Command with the CLI output as raw LF-terminated lines
+        between the headers and `--END COMMAND--`. Those lines may hold colons or be blank, so
+        they are read as output, not headers: each becomes an ``Output`` header, the same shape
+        as the modern answer. Only Privilege and ActionID come before the output.
+        """
+        if self._follows is _FollowsPart.HEADERS:
+            name = line.split(b":", 1)[0].strip().lower()
+            if b":" in line and name in (b"privilege", b"actionid"):
+                self._add_header(line)
+                return False
+            self._follows = _FollowsPart.OUTPUT
+        if line.endswith(END_COMMAND):
+            last = line[: -len(END_COMMAND)]
+            if last:  # output that did not end in a newline runs into the marker
+                self._add_output(last)
+            return True
+        self._add_output(line)
+        return False
+
+    def _add_output(self, line: bytes) -> None:
+        if len(self._headers) >= self._max_headers:
+            self._problem = self._problem or Problem.TOO_MANY_HEADERS
+            return
+        self._headers.append(("Output", _decode(line)))
+
     def _finish_packet(self) -> Packet | Malformed:
         packet = Packet(tuple(self._headers))
         problem = self._problem
         self._headers = []
         self._problem = None
+        self._follows = None
         return Malformed(problem, packet) if problem else packet
 
     def _at_end_of_data(self) -> Event:

@@ -32,7 +32,7 @@ from amiscript.script.model import (
     Step,
     VarSpec,
 )
-from amiscript.script.template import NAME, Template, parse_template
+from amiscript.script.template import NAME, Template, Value, parse_template
 from amiscript.script.yamlnodes import YList, YMap, YNode, YStr, describe, load_yaml_file, parse_yaml
 
 TOP_KEYS = ("name", "description", "vars", "connect", "timeout", "newline", "match_max", "on", "steps")
@@ -41,7 +41,7 @@ CONNECT_KEYS = ("transport", "host", "port", "timeout", "command", "env", "cwd")
 SPAWN_KEYS = ("command", "env", "cwd")
 HANDLER_KEYS = ("eof", "timeout")
 STEP_KINDS = ("send", "expect", "print", "fail", "set", "sleep", "exit")
-STEP_OPTIONS = {"send": ("newline",), "expect": ("then", "timeout")}
+STEP_OPTIONS = {"send": ("newline", "allow_line_breaks"), "expect": ("then", "timeout")}
 ALTERNATIVE_KEYS = ("re", "text", "then", "eof", "timeout")
 
 
@@ -61,7 +61,7 @@ def build_script(root: YNode, name: str) -> Script:
 def compile_pattern(
     kind: PatternKind,
     source: Template,
-    values: Mapping[str, str] | None = None,
+    values: Mapping[str, Value] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> regex.Pattern[str]:
     """Compile a pattern; a variable's value always matches as literal text, never as regex.
@@ -73,7 +73,7 @@ def compile_pattern(
         return regex.compile(regex.escape(text) if kind is PatternKind.TEXT else text)
     if kind is PatternKind.TEXT:
         return regex.compile(regex.escape(source.render(values, environ=environ)))
-    return regex.compile(source.render(values, escape=regex.escape, environ=environ))
+    return regex.compile(source.render(values, escape=lambda ref, value: regex.escape(value), environ=environ))
 
 
 class _Builder:
@@ -326,7 +326,10 @@ class _Builder:
         value = item[kind]
         if kind == "send":
             mode = self.newline(item["newline"]) if "newline" in item else newline
-            return Send(self.template(value, "send"), mode, where)
+            allow = (
+                self.boolean(item["allow_line_breaks"], "allow_line_breaks") if "allow_line_breaks" in item else False
+            )
+            return Send(self.template(value, "send"), mode, where, allow)
         if kind == "expect":
             return self.expect(item, newline, where)
         if kind == "print":

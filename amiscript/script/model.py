@@ -55,6 +55,7 @@ class Send:
     text: Template
     newline: Newline
     location: Location
+    allow_line_breaks: bool = False  # the author's explicit opt-out of the injection rule
 
 
 @dataclass(frozen=True, slots=True)

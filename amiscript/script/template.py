@@ -1,7 +1,9 @@
-"""Text with ``${name}`` and ``${env:NAME}`` references, parsed once at load time.
+"""Text with ``${name}``, ``${item.Header}`` and ``${env:NAME}`` references, parsed once.
 
 ``$$`` is a literal dollar; any other ``$`` is kept as written, so regexes such as
-``Success$`` need no escaping.
+``Success$`` need no escaping. A variable holds text, or (from an AMI list or a `foreach`)
+a list of items or one item, an item being the headers of one event: ``${item.Header}``
+reads one header of an item.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from amiscript.errors import Location, ScriptError
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+Item = dict[str, str]
+Value = str | list[Item] | Item
 _TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}|\$\{")
 
 
@@ -23,9 +27,12 @@ class Ref:
 
     name: str
     env: bool = False
+    key: str | None = None  # ${item.Header}: one header of an item
 
     def __str__(self) -> str:
-        return f"${{env:{self.name}}}" if self.env else f"${{{self.name}}}"
+        if self.env:
+            return f"${{env:{self.name}}}"
+        return f"${{{self.name}.{self.key}}}" if self.key else f"${{{self.name}}}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +51,12 @@ class Template:
 
     def render(
         self,
-        values: Mapping[str, str],
+        values: Mapping[str, Value],
         *,
-        escape: Callable[[str], str] | None = None,
+        escape: Callable[[Ref, str], str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> str:
-        """Substitute references; ``escape`` is applied to substituted values only."""
+        """Substitute references; ``escape`` sees each substituted value (and whose it is)."""
         env = os.environ if environ is None else environ
         out: list[str] = []
         for part in self.parts:
@@ -57,11 +64,11 @@ class Template:
                 out.append(part)
                 continue
             value = lookup(part, values, env, self.location)
-            out.append(escape(value) if escape else value)
+            out.append(escape(part, value) if escape else value)
         return "".join(out)
 
 
-def lookup(ref: Ref, values: Mapping[str, str], env: Mapping[str, str], where: Location) -> str:
+def lookup(ref: Ref, values: Mapping[str, Value], env: Mapping[str, str], where: Location) -> str:
     if ref.env:
         if ref.name not in env:
             raise ScriptError(
@@ -76,7 +83,31 @@ def lookup(ref: Ref, values: Mapping[str, str], env: Mapping[str, str], where: L
             where,
             hint="set it with `set:`, capture it with a named group before this step, or give it a default",
         )
-    return values[ref.name]
+    value = values[ref.name]
+    if isinstance(value, list):
+        raise ScriptError(
+            f"variable {ref.name!r} is a list of {len(value)} items, not text (used as {ref})",
+            where,
+            hint=f"use `foreach: ${{{ref.name}}}` or len({ref.name}) in an assert",
+        )
+    if isinstance(value, dict):
+        if ref.key is None:
+            raise ScriptError(
+                f"variable {ref.name!r} is an item with headers, not text (used as {ref})",
+                where,
+                hint=f"read one header, such as ${{{ref.name}.{next(iter(value), 'Event')}}}",
+            )
+        for header, text in value.items():
+            if header.lower() == ref.key.lower():
+                return text
+        raise ScriptError(
+            f"item {ref.name!r} has no header {ref.key!r} (used as {ref})",
+            where,
+            hint=f"its headers are: {', '.join(value) or 'none'}",
+        )
+    if ref.key is not None:
+        raise ScriptError(f"variable {ref.name!r} is text, not an item with headers (used as {ref})", where)
+    return value
 
 
 def parse_template(text: str, where: Location) -> Template:
@@ -110,10 +141,12 @@ def _parse_ref(inner: str, where: Location) -> Ref:
         if not NAME.fullmatch(name):
             raise ScriptError(f"invalid environment variable name in `${{{inner}}}`", where)
         return Ref(name, env=True)
-    if not NAME.fullmatch(inner):
+    name, dot, key = inner.partition(".")
+    if not NAME.fullmatch(name) or (dot and not key.strip()):
         raise ScriptError(
             f"invalid variable reference `${{{inner}}}`",
             where,
-            hint="names are letters, digits and _; environment variables are ${env:NAME}",
+            hint="names are letters, digits and _; an item's header is ${item.Header}; "
+            "environment variables are ${env:NAME}",
         )
-    return Ref(inner)
+    return Ref(name, key=key.strip() if dot else None)
