@@ -49,3 +49,20 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.slept += seconds
         self.advance(seconds)
+
+
+def ami_peer(answer):  # type: ignore[no-untyped-def]
+    """A MemoryTransport peer that reads whole action packets and answers each with
+    ``answer(headers) -> bytes`` (headers as a case-insensitive lookup function and dict)."""
+    from amiscript.protocol import Packet, PacketReader
+
+    reader = PacketReader()
+
+    def peer(data: bytes) -> bytes | None:
+        reader.receive_data(data)
+        out = b""
+        while isinstance(packet := reader.next_event(), Packet):
+            out += answer(packet)
+        return out or None
+
+    return peer

@@ -7,47 +7,48 @@ without waiting.
 
 from __future__ import annotations
 
-import codecs
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import regex
 
-from amiscript.engine.matcher import Found, Searcher, StreamBuffer
+from amiscript.engine.ami import AmiSteps, Stop
+from amiscript.engine.matcher import Found, Searcher
 from amiscript.engine.output import Masker, Output, one_line
-from amiscript.engine.variables import resolve_variables
-from amiscript.errors import (
-    AmiscriptError,
-    ConnectionLost,
-    Location,
-    RunFailed,
-    ScriptError,
-    TransportError,
-)
+from amiscript.engine.session import Outcome, Session
+from amiscript.engine.variables import refuse_line_breaks, resolve_variables
+from amiscript.errors import AmiscriptError, Location, RunFailed, ScriptError, TransportError
 from amiscript.script.loader import compile_pattern
 from amiscript.script.model import (
     MAX_SECONDS,
     TRANSPORTS,
+    Action,
+    Assert,
     Exit,
     Expect,
     Fail,
+    Foreach,
+    Include,
+    Login,
     Newline,
     Pattern,
     Print,
+    Repeat,
     Script,
     Send,
     Set,
     Sleep,
     Step,
+    WaitEvent,
 )
-from amiscript.script.template import Ref, Template
+from amiscript.script.template import Template, Value
 from amiscript.transports.base import Target, Transport
 
 Opener = Callable[[Target], Transport]
 _DIGITS = regex.compile(r"[0-9]{1,5}")
-SETTLE_SECONDS = 0.05  # quiet time after which a match that might still grow is taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +60,7 @@ class TargetOverride:
     port: int
 
 
-class _Stop(Exception):
-    """Unwinds nested steps for `exit` and `fail`."""
-
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-
-class Interpreter:
+class Interpreter(AmiSteps):
     def __init__(
         self,
         script: Script,
@@ -81,23 +75,42 @@ class Interpreter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.script = script
-        self._opener = opener
         self._output = output
         self._environ = os.environ if environ is None else environ
         self._clock = clock
         self._sleep = sleep
         self._timeout = timeout if timeout is not None else script.timeout
         self._target_override = target
-        self.values, secrets = resolve_variables(script, variables or {}, self._environ)
+        values, secrets = resolve_variables(script, variables or {}, self._environ)
+        self.values: dict[str, Value] = dict(values)
         self.mask = Masker(secrets)
         self._secret_names = {spec.name for spec in script.vars if spec.secret}
         self._check_environment()
-        self._transport: Transport | None = None
-        self._broken: TransportError | None = None  # the connection is gone; the reason
-        self._buffer = StreamBuffer(script.match_max)
-        self._partial_line = ""
-        self._log_decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.session = Session(
+            opener,
+            output,
+            self.mask,
+            clock=clock,
+            match_max=script.match_max,
+            backlog_size=script.event_backlog,
+        )
         self._handling: set[str] = set()  # global handlers now running: never re-entered
+        self._runners: dict[type, Callable[[Any], None]] = {
+            Print: self._print,
+            Send: self._send,
+            Expect: self._expect,
+            Fail: self._fail,
+            Set: self._set,
+            Sleep: lambda step: self._sleep(step.seconds),
+            Exit: self._exit,
+            Login: self._login,
+            Action: self._action,
+            WaitEvent: self._wait_event,
+            Assert: self._assert,
+            Foreach: self._foreach,
+            Repeat: self._repeat,
+            Include: self._include,
+        }
 
     # -- public ----------------------------------------------------------------------------
 
@@ -106,7 +119,7 @@ class Interpreter:
         try:
             self._run_steps(self.script.steps)
             return 0
-        except _Stop as stop:
+        except Stop as stop:
             return stop.code
         except AmiscriptError as exc:
             exc.message = self.mask(exc.message)
@@ -116,10 +129,7 @@ class Interpreter:
             self.close()
 
     def close(self) -> None:
-        self._flush_received()
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        self.session.close()
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -129,8 +139,7 @@ class Interpreter:
         Variable defaults are not walked: those in use were rendered already, and one that
         --var overrode does not need its environment variable.
         """
-        parts = (self.script.connect, self.script.on_eof, self.script.on_timeout, self.script.steps)
-        for name, where in _env_refs(parts):
+        for name, where in _env_refs(self.script):
             if name not in self._environ:
                 raise ScriptError(
                     f"environment variable {name} is not set",
@@ -147,7 +156,7 @@ class Interpreter:
                 self.script.location,
                 hint="add `connect:` or pass --target tcp://HOST:PORT",
             )
-        timeout_text = spec.timeout.render(self.values, environ=self._environ) if spec else "10"
+        timeout_text = self._render(spec.timeout) if spec else "10"
         where = spec.timeout.location if spec else self.script.location
         connect_timeout = _positive(timeout_text, "connect timeout", where)
         if override is not None:
@@ -178,55 +187,54 @@ class Interpreter:
             raise ScriptError(f"port must be a number from 1 to 65535, not {port_text!r}", spec.port.location)
         return Target(transport, host, int(port_text), connect_timeout)
 
-    def _connection(self) -> Transport:
-        """The open transport, connecting on first use (as Expect's spawn sits among the steps)."""
-        if self._broken is not None:
-            raise self._broken
-        if self._transport is None:
-            target = self._target()
-            self._note(f"connecting to {target}")
-            self._transport = self._opener(target)
-            self._note(f"connected to {target}")
-        return self._transport
+    def _open_for_wait(self) -> Transport | None:
+        """The transport to wait on; None when the connection could not be made or is gone."""
+        try:
+            return self.session.connect(self._target)
+        except TransportError:
+            return None  # the session recorded why; waiting then meets end of file
+
+    def _transmit(self, data: bytes, shown: str, where: Location, local_eof: tuple[Step, ...] | None = None) -> bool:
+        """Send bytes; on a failed or broken connection run the eof handler and return False."""
+        try:
+            self.session.send(self._target, data, shown, self._timeout)
+            return True
+        except TransportError as exc:
+            self._on_broken(exc, local_eof, where)
+            return False
 
     # -- steps -----------------------------------------------------------------------------
 
     def _run_steps(self, steps: Sequence[Step]) -> None:
         for step in steps:
-            self._run_step(step)
-
-    def _run_step(self, step: Step) -> None:
-        if isinstance(step, Print):
-            self._output.print(self.mask(self._render(step.text)))
-        elif isinstance(step, Send):
-            self._send(step)
-        elif isinstance(step, Expect):
-            self._expect(step)
-        elif isinstance(step, Fail):
-            self._output.print(self.mask(self._render(step.message)))
-            self._note(f"{step.location}: fail")
-            raise _Stop(1)
-        elif isinstance(step, Set):
-            for name, template in step.values:
-                self._assign(name, self._render(template))
-        elif isinstance(step, Sleep):
-            self._sleep(step.seconds)
-        elif isinstance(step, Exit):
-            raise _Stop(step.code)
-        else:  # pragma: no cover - the loader builds only the kinds above
-            raise AssertionError(step)
-
-    def _note(self, text: str) -> None:
-        self._output.note(self.mask(text))
-
-    def _assign(self, name: str, value: str) -> None:
-        """Set a variable; a secret variable's new value is masked from now on too."""
-        self.values[name] = value
-        if name in self._secret_names:
-            self.mask.add(value)
+            self._runners[type(step)](step)
 
     def _render(self, template: Template) -> str:
         return template.render(self.values, environ=self._environ)
+
+    def _assign(self, name: str, value: Value) -> None:
+        """Set a variable; a secret variable's new value is masked from now on too."""
+        self.values[name] = value
+        if name in self._secret_names and isinstance(value, str):
+            self.mask.add(value)
+
+    def _note(self, text: str) -> None:
+        self.session.note(text)
+
+    def _print(self, step: Print) -> None:
+        self._output.print(self.mask(self._render(step.text)))
+
+    def _fail(self, step: Fail) -> None:
+        self._output.print(self.mask(self._render(step.message)))
+        self._note(f"{step.location}: fail")
+        raise Stop(1)
+
+    def _exit(self, step: Exit) -> None:
+        raise Stop(step.code)
+
+    def _set(self, step: Set) -> None:
+        for name, template in step.values:
+            self._assign(name, self._render(template))
 
     def _send(self, step: Send) -> None:
         check = None if step.allow_line_breaks else refuse_line_breaks(step.location, "`send`")
@@ -234,75 +242,36 @@ class Interpreter:
         if step.newline is Newline.CRLF:
             text = text.replace("\r\n", "\n").replace("\n", "\r\n")
         # surrogateescape: bytes that came in through argv or the environment go out unchanged
-        data = text.encode("utf-8", "surrogateescape")
-        try:
-            transport = self._connection()
-            self._output.sent(self.mask(text))
-            transport.send(data, self._timeout)
-        except TransportError as exc:
-            self._lose_connection(exc)
-            self._on_broken(exc, None, step.location)
+        self._transmit(text.encode("utf-8", "surrogateescape"), text, step.location)
 
     def _expect(self, step: Expect) -> None:
         timeout = step.timeout if step.timeout is not None else self._timeout
         searcher = Searcher([self._compile(pattern) for pattern in step.patterns])
-        transport = None
-        if not self._buffer.eof:
-            try:
-                transport = self._connection()
-            except TransportError as exc:
-                self._lose_connection(exc)
-        started = self._clock()  # after connecting: the connection has its own timeout
-        deadline = started + timeout
-        while True:
-            found = searcher.search(self._buffer, final=self._buffer.eof)
-            if found is not None:
-                self._matched(step, found, started)
-                return
-            if self._buffer.eof or transport is None:
-                self._flush_received()
-                waited = self._clock() - started
-                error: TransportError | RunFailed = self._broken or RunFailed(
-                    f"connection closed by the peer while waiting for {_describe(step.patterns)}"
-                    f" (after {waited:.1f} s); last received: {self._tail()}",
-                    step.location,
-                )
-                self._on_broken(error, step.on_eof, step.location)
-                return
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                found = searcher.settle(self._buffer)
-                if found is not None:
-                    self._matched(step, found, started)
-                    return
-                self._on_timeout(step, timeout)
-                return
-            # A deferred match is taken once the peer has been quiet for a moment.
-            wait = min(remaining, SETTLE_SECONDS) if searcher.deferred else remaining
-            try:
-                data = transport.receive(wait)
-            except ConnectionLost as exc:
-                self._lose_connection(exc)
-                continue
-            if data is None:
-                if searcher.deferred:
-                    found = searcher.settle(self._buffer)
-                    if found is not None:
-                        self._matched(step, found, started)
-                        return
-                continue
-            if data == b"":
-                self._buffer.feed_eof()
-                self._note("end of file from the peer")
-                continue
-            self._buffer.feed(data)
-            self._log_received(data)
-
-    def _lose_connection(self, error: TransportError) -> None:
-        """The connection failed or broke: what was received still matches, then it is end of file."""
-        self._broken = error
-        if not self._buffer.eof:
-            self._buffer.feed_eof()
+        transport = self._open_for_wait()
+        buffer = self.session.use_text()
+        result, waited = self.session.wait(
+            transport, lambda final: searcher.search(buffer, final=final), timeout, lambda: searcher.deferred
+        )
+        self.session.flush_log()
+        if isinstance(result, Found):
+            pattern = step.patterns[result.index]
+            self._note(f"{pattern.location}: matched {pattern.describe()} after {waited:.3f} s")
+            for name, value in result.groups.items():
+                self._assign(name, value)
+            self._run_steps(pattern.then)
+        elif result is Outcome.EOF:
+            error: TransportError | RunFailed = self.session.broken or RunFailed(
+                f"connection closed by the peer while waiting for {_describe(step.patterns)}"
+                f" (after {waited:.1f} s); last received: {self._tail()}",
+                step.location,
+            )
+            self._on_broken(error, step.on_eof, step.location)
+        else:
+            self._on_timeout(
+                step.on_timeout,
+                f"timeout after {timeout:g} s waiting for {_describe(step.patterns)}; last received: {self._tail()}",
+                step.location,
+            )
 
     def _compile(self, pattern: Pattern) -> regex.Pattern[str]:
         try:
@@ -310,31 +279,72 @@ class Interpreter:
         except regex.error as exc:
             raise ScriptError(f"invalid regex after substitution: {exc}", pattern.location) from None
 
-    def _matched(self, step: Expect, found: Found, started: float) -> None:
-        self._flush_received()
-        pattern = step.patterns[found.index]
-        self._note(f"{pattern.location}: matched {pattern.describe()} after {self._clock() - started:.3f} s")
-        for name, value in found.groups.items():
-            self._assign(name, value)
-        self._run_steps(pattern.then)
+    # -- flow ------------------------------------------------------------------------------
 
-    def _on_timeout(self, step: Expect, timeout: float) -> None:
-        handlers = step.on_timeout
-        if handlers is None and "timeout" not in self._handling:
-            handlers = self.script.on_timeout
-        self._flush_received()
-        if handlers is None:
+    def _assert(self, step: Assert) -> None:
+        if not step.expression.evaluate(self.values):
+            message = f"{self._render(step.message)}: " if step.message else ""
             raise RunFailed(
-                f"timeout after {timeout:g} s waiting for {_describe(step.patterns)}; last received: {self._tail()}",
+                f"assert failed: {message}{step.expression.source} ({step.expression.explain(self.values)})",
                 step.location,
             )
-        self._note(f"{step.location}: timeout after {timeout:g} s; running the timeout handler")
+
+    def _foreach(self, step: Foreach) -> None:
+        for item in self._foreach_items(step):
+            self._assign(step.name, item)
+            self._run_steps(step.steps)
+
+    def _foreach_items(self, step: Foreach) -> list[Value]:
+        if isinstance(step.items, tuple):
+            return [self._render(item) for item in step.items]
+        refs = step.items.refs
+        if len(step.items.parts) == 1 and len(refs) == 1 and refs[0].key is None and not refs[0].env:
+            value = self.values.get(refs[0].name)
+            if isinstance(value, list):
+                return list(value)
+        return [part.strip() for part in self._render(step.items).split(",") if part.strip()]
+
+    def _repeat(self, step: Repeat) -> None:
+        for round_number in range(1, step.limit + 1):
+            self._run_steps(step.steps)
+            if step.until.evaluate(self.values):
+                self._note(f"{step.location}: repeat done after {round_number} round(s)")
+                return
+            if round_number < step.limit:
+                self._sleep(step.delay)
+        raise RunFailed(
+            f"repeat gave up after {step.limit} rounds: `until {step.until.source}` never held"
+            f" ({step.until.explain(self.values)})",
+            step.location,
+        )
+
+    def _include(self, step: Include) -> None:
+        given = {name: self._render(template) for name, template in step.vars}
+        values, secrets = resolve_variables(step.script, given, self._environ)
+        for secret in secrets:
+            self.mask.add(secret)
+        caller_values, caller_secrets = self.values, self._secret_names
+        self.values = dict(values)
+        self._secret_names = {spec.name for spec in step.script.vars if spec.secret}
+        self._note(f"{step.location}: include {step.script.path}")
+        try:
+            self._run_steps(step.script.steps)
+        finally:
+            self.values, self._secret_names = caller_values, caller_secrets
+
+    # -- handlers --------------------------------------------------------------------------
+
+    def _on_timeout(self, local: tuple[Step, ...] | None, message: str, where: Location) -> None:
+        handlers = local
+        if handlers is None and "timeout" not in self._handling:
+            handlers = self.script.on_timeout
+        if handlers is None:
+            raise RunFailed(message, where)
+        self._note(f"{where}: {message}; running the timeout handler")
         self._run_handler("timeout", handlers)
 
     def _on_broken(self, error: AmiscriptError, local: tuple[Step, ...] | None, where: Location) -> None:
         """End of file, or a connection that failed or broke: the eof handler, else the error."""
-        if isinstance(error, TransportError):
-            self._broken = error
         handlers = local
         if handlers is None and "eof" not in self._handling:
             handlers = self.script.on_eof
@@ -355,42 +365,8 @@ class Interpreter:
             if not nested:
                 self._handling.discard(kind)
 
-    # -- received text for -v --------------------------------------------------------------
-
-    def _log_received(self, data: bytes) -> None:
-        text = self._partial_line + self._log_decoder.decode(data)
-        lines = text.split("\n")
-        self._partial_line = lines.pop()
-        for line in lines:
-            self._output.received(self.mask(line.removesuffix("\r")))
-
-    def _flush_received(self) -> None:
-        if self._partial_line:
-            self._output.received(self.mask(self._partial_line))
-            self._partial_line = ""
-
     def _tail(self) -> str:
-        return one_line(self.mask(self._buffer.tail(400)), 200)
-
-
-def refuse_line_breaks(where: Location, what: str) -> Callable[[Ref, str], str]:
-    """A substituted value must not add lines (CR, LF) or end a string (NUL): that would
-    inject headers or whole actions (the book warns AMI can run shell commands)."""
-
-    def check(ref: Ref, value: str) -> str:
-        bad = next((char for char in ("\r", "\n", "\0") if char in value), None)
-        if bad is not None:
-            raise ScriptError(
-                f"{ref} contains {_CONTROL_NAMES[bad]}; refusing to put it into {what}",
-                where,
-                hint="a value cannot add header lines or actions; check where the value came from",
-            )
-        return value
-
-    return check
-
-
-_CONTROL_NAMES = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)", "\0": "a NUL byte"}
+        return one_line(self.mask(self.session.tail()), 200)
 
 
 def _describe(patterns: Sequence[Pattern]) -> str:
@@ -419,6 +395,8 @@ def _env_refs(root: object) -> list[tuple[str, Location]]:
         elif isinstance(value, (tuple, list)):
             for item in value:
                 visit(item)
+        elif isinstance(value, Script):  # its variables' defaults are resolved (or not) on use
+            visit((value.connect, value.on_eof, value.on_timeout, value.steps))
         elif hasattr(value, "__dataclass_fields__"):
             for name in value.__dataclass_fields__:  # type: ignore[attr-defined]
                 visit(getattr(value, name))

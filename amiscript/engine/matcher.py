@@ -83,6 +83,12 @@ class StreamBuffer:
     def end(self) -> int:
         return self._base + len(self._text)
 
+    def take_all(self) -> str:
+        """Hand over all unconsumed text (for AMI steps that read packets next)."""
+        text = self._text
+        self.consume_to(self.end)
+        return text
+
     def consume_to(self, absolute_end: int) -> None:
         cut = max(0, absolute_end - self._base)
         self._text = self._text[cut:]

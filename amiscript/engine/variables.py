@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from amiscript.errors import ScriptError, UsageError
+from amiscript.errors import Location, ScriptError, UsageError
 from amiscript.script.model import Script
+from amiscript.script.template import Ref
 
 
 def resolve_variables(
@@ -46,3 +47,23 @@ def resolve_variables(
     for name, value in given.items():
         values.setdefault(name, value)
     return values, secrets
+
+
+def refuse_line_breaks(where: Location, what: str) -> Callable[[Ref, str], str]:
+    """A substituted value must not add lines (CR, LF) or end a string (NUL): that would
+    inject headers or whole actions (the book warns AMI can run shell commands)."""
+
+    def check(ref: Ref, value: str) -> str:
+        bad = next((char for char in ("\r", "\n", "\0") if char in value), None)
+        if bad is not None:
+            raise ScriptError(
+                f"{ref} contains {_CONTROL_NAMES[bad]}; refusing to put it into {what}",
+                where,
+                hint="a value cannot add header lines or actions; check where the value came from",
+            )
+        return value
+
+    return check
+
+
+_CONTROL_NAMES = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)", "\0": "a NUL byte"}

@@ -82,6 +82,18 @@ class PacketReader:
             raise RuntimeError("receive_data after end of stream")
         self._buf += data
 
+    def take_unread(self) -> bytes:
+        """Hand back the bytes not yet part of an event and start afresh (a packet already
+        half read is lost as a packet; its remaining bytes are returned). For a client that
+        switches from reading packets to reading raw text on the same stream."""
+        data = bytes(self._buf[self._start :])
+        self._drop_all()
+        self._headers = []
+        self._problem = None
+        self._follows = None
+        self._discarding = False
+        return data
+
     @property
     def buffered(self) -> int:
         """Bytes held that are not yet part of an event (for memory bounds and tests)."""

@@ -10,44 +10,76 @@ from pathlib import Path
 import regex
 
 from amiscript.errors import Location, ScriptError
+from amiscript.script.expr import Expression, parse_expression
 from amiscript.script.model import (
     DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_EVENT_BACKLOG,
     DEFAULT_MATCH_MAX,
     DEFAULT_TIMEOUT,
     MAX_SECONDS,
     MIN_MATCH_MAX,
     TRANSPORTS,
+    Action,
+    Assert,
     Connect,
     Exit,
     Expect,
     Fail,
+    Foreach,
+    HeaderMatch,
+    Include,
+    ItemsCheck,
+    Login,
     Newline,
     Pattern,
     PatternKind,
     Print,
+    Repeat,
     Script,
     Send,
     Set,
     Sleep,
     Step,
     VarSpec,
+    WaitEvent,
 )
 from amiscript.script.template import NAME, Template, Value, parse_template
 from amiscript.script.yamlnodes import YList, YMap, YNode, YStr, describe, load_yaml_file, parse_yaml
 
-TOP_KEYS = ("name", "description", "vars", "connect", "timeout", "newline", "match_max", "on", "steps")
+TOP_KEYS = (
+    "name", "description", "vars", "connect", "timeout", "newline", "match_max", "event_backlog", "on", "steps",
+)  # fmt: skip
 VAR_KEYS = ("default", "required", "secret", "help")
 CONNECT_KEYS = ("transport", "host", "port", "timeout", "command", "env", "cwd")
 SPAWN_KEYS = ("command", "env", "cwd")
 HANDLER_KEYS = ("eof", "timeout")
-STEP_KINDS = ("send", "expect", "print", "fail", "set", "sleep", "exit")
-STEP_OPTIONS = {"send": ("newline", "allow_line_breaks"), "expect": ("then", "timeout")}
+STEP_KINDS = (
+    "send", "expect", "print", "fail", "set", "sleep", "exit",
+    "login", "action", "wait_event", "assert", "foreach", "repeat", "include",
+)  # fmt: skip
+STEP_OPTIONS = {
+    "send": ("newline", "allow_line_breaks"),
+    "expect": ("then", "timeout"),
+    "login": ("timeout", "on_error"),
+    "action": ("save", "expect", "list", "items", "timeout", "on_error"),
+    "wait_event": ("count", "list", "timeout", "on_timeout"),
+    "assert": ("message",),
+    "foreach": ("as", "steps"),
+    "repeat": ("until", "limit", "delay"),
+    "include": ("vars",),
+}
+LOGIN_KEYS = ("username", "secret", "events", "auth")
+ITEMS_KEYS = ("count", "min", "max", "every", "any")
+MATCHER_KEYS = ("re", "text")
+# Variables every AMI step sets: the answer's Response, Message, Output text, and why it failed.
+AMI_RESULT_VARS = ("response", "message", "output", "error")
+MAX_INCLUDE_DEPTH = 16
 ALTERNATIVE_KEYS = ("re", "text", "then", "eof", "timeout")
 
 
-def load_script(path: str | Path) -> Script:
+def load_script(path: str | Path, *, _including: tuple[Path, ...] = ()) -> Script:
     file = Path(path)
-    return build_script(load_yaml_file(file, str(path)), str(path))
+    return _Builder(str(path), (*_including, file.resolve())).script(load_yaml_file(file, str(path)))
 
 
 def load_script_text(text: str, name: str = "<script>") -> Script:
@@ -55,7 +87,7 @@ def load_script_text(text: str, name: str = "<script>") -> Script:
 
 
 def build_script(root: YNode, name: str) -> Script:
-    return _Builder(name).script(root)
+    return _Builder(name, (Path(name).resolve(),)).script(root)
 
 
 def compile_pattern(
@@ -77,8 +109,10 @@ def compile_pattern(
 
 
 class _Builder:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, including: tuple[Path, ...]) -> None:
         self.file = file
+        self.including = including  # the chain of files being loaded, for include cycles
+        self.expressions: list[Expression] = []
         self.declared: set[str] = set()
         self.implicit: set[str] = set()
         self.templates: list[Template] = []
@@ -171,6 +205,9 @@ class _Builder:
         timeout = self.number(top["timeout"], "timeout") if "timeout" in top else DEFAULT_TIMEOUT
         newline = self.newline(top["newline"]) if "newline" in top else Newline.CRLF
         match_max = self.match_max(top["match_max"]) if "match_max" in top else DEFAULT_MATCH_MAX
+        backlog = (
+            self.whole(top["event_backlog"], "event_backlog", 1) if "event_backlog" in top else DEFAULT_EVENT_BACKLOG
+        )
         on_eof = on_timeout = None
         if "on" in top:
             handlers = self.mapping(top["on"], "`on`")
@@ -188,6 +225,7 @@ class _Builder:
             timeout=timeout,
             newline=newline,
             match_max=match_max,
+            event_backlog=backlog,
             on_eof=on_eof,
             on_timeout=on_timeout,
             steps=steps,
@@ -307,6 +345,9 @@ class _Builder:
             )
         item = self.mapping(node, "a step")
         kinds = [key for key in item if key in STEP_KINDS]
+        if len(kinds) > 1:  # `expect` is also an option of `action`
+            owners = [k for k in kinds if all(o == k or o in STEP_OPTIONS.get(k, ()) for o in kinds)]
+            kinds = owners or kinds
         if not kinds:
             key = next(iter(item), "")
             raise ScriptError(
@@ -343,10 +384,196 @@ class _Builder:
             return Set(tuple(pairs), where)
         if kind == "sleep":
             return Sleep(self.number(value, "sleep", positive=False), where)
+        if kind in ("login", "action", "wait_event"):
+            return getattr(self, kind)(item, newline, where)
+        if kind == "assert":
+            message = self.template(item["message"], "message") if "message" in item else None
+            return Assert(self.expression(value, "assert"), message, where)
+        if kind == "foreach":
+            return self.foreach(item, newline, where)
+        if kind == "repeat":
+            return self.repeat(item, newline, where)
+        if kind == "include":
+            return self.include(item, where)
         code_text = self.text(value, "exit")
         if not _DIGITS.fullmatch(code_text) or int(code_text) > 255:
             raise ScriptError(f"exit takes a status from 0 to 255, not {str(code_text)!r}", code_text.location)
         return Exit(int(code_text), where)
+
+    # -- AMI steps -------------------------------------------------------------------------
+
+    def login(self, item: YMap, newline: Newline, where: Location) -> Login:
+        spec = self.mapping(item["login"], "login")
+        self.check_keys(spec, LOGIN_KEYS, "login")
+        for key in ("username", "secret"):
+            if key not in spec:
+                raise ScriptError(f"login needs `{key}`", spec.location, hint="login: {username: ..., secret: ...}")
+        auth = str(self.text(spec["auth"], "auth")).lower() if "auth" in spec else "plain"
+        if auth not in ("plain", "md5"):
+            raise ScriptError(f"auth must be plain or md5, not {auth!r}", spec["auth"].location)
+        return Login(
+            self.template(spec["username"], "username"),
+            self.template(spec["secret"], "secret"),
+            self.template(spec["events"], "events") if "events" in spec else None,
+            auth,
+            self.number(item["timeout"], "timeout") if "timeout" in item else None,
+            self.steps(item["on_error"], newline) if "on_error" in item else None,
+            where,
+        )
+
+    def action(self, item: YMap, newline: Newline, where: Location) -> Action:
+        spec = self.mapping(item["action"], "action")
+        headers = []
+        for name, value in spec.items():
+            if ":" in name or not name.strip() or name != name.strip():
+                raise ScriptError(f"invalid header name {name!r}", spec.key_locations[name])
+            headers.append((name, self.template(value, f"header {name}")))
+        if not any(name.lower() == "action" for name, _ in headers):
+            raise ScriptError("an action needs an `Action:` header", spec.location, hint="e.g. action: {Action: Ping}")
+        save = ()
+        if "save" in item:
+            pairs = self.mapping(item["save"], "save")
+            save = tuple((self.var_name(name, pairs.key_locations[name]), str(self.text(header, "save")))
+                         for name, header in pairs.items())  # fmt: skip
+        expect = self.matchers(item["expect"], "expect") if "expect" in item else ()
+        list_var = self.var_name(self.text(item["list"], "list"), item["list"].location) if "list" in item else None
+        items = self.items_check(item["items"]) if "items" in item else None
+        if items is not None and list_var is None:
+            raise ScriptError("`items` checks a list: add `list: NAME` to collect it", item.key_locations["items"])
+        return Action(
+            tuple(headers),
+            save,
+            expect,
+            list_var,
+            items,
+            self.number(item["timeout"], "timeout") if "timeout" in item else None,
+            self.steps(item["on_error"], newline) if "on_error" in item else None,
+            where,
+        )
+
+    def wait_event(self, item: YMap, newline: Newline, where: Location) -> WaitEvent:
+        matches = self.matchers(item["wait_event"], "wait_event")
+        if not matches:
+            raise ScriptError("wait_event needs at least one header to match, such as Event: Hangup", where)
+        return WaitEvent(
+            matches,
+            self.whole(item["count"], "count", 1) if "count" in item else 1,
+            self.var_name(self.text(item["list"], "list"), item["list"].location) if "list" in item else None,
+            self.number(item["timeout"], "timeout") if "timeout" in item else None,
+            self.steps(item["on_timeout"], newline) if "on_timeout" in item else None,
+            where,
+        )
+
+    def matchers(self, node: YNode, what: str) -> tuple[HeaderMatch, ...]:
+        found = []
+        for header, value in self.mapping(node, what).items():
+            where = node.key_locations[header]
+            if isinstance(value, YMap):
+                self.check_keys(value, MATCHER_KEYS, f"the matcher of {header}")
+                if len(value) != 1:
+                    raise ScriptError(f"the matcher of {header} takes one of `re` or `text`", value.location)
+                key = next(iter(value))
+                kind = PatternKind.REGEX if key == "re" else PatternKind.TEXT
+                source_node = value[key]
+            else:
+                kind, source_node = PatternKind.TEXT, value
+            pattern = self.pattern(kind, source_node, ())
+            found.append(HeaderMatch(header, kind, pattern.source, where))
+        return tuple(found)
+
+    def items_check(self, node: YNode) -> ItemsCheck:
+        spec = self.mapping(node, "items")
+        self.check_keys(spec, ITEMS_KEYS, "items")
+        bounds = {key: self.whole(spec[key], key, 0) if key in spec else None for key in ("count", "min", "max")}
+        return ItemsCheck(
+            bounds["count"],
+            bounds["min"],
+            bounds["max"],
+            self.matchers(spec["every"], "every") if "every" in spec else (),
+            self.matchers(spec["any"], "any") if "any" in spec else (),
+            spec.location,
+        )
+
+    # -- flow --------------------------------------------------------------------------------
+
+    def foreach(self, item: YMap, newline: Newline, where: Location) -> Foreach:
+        for key in ("as", "steps"):
+            if key not in item:
+                raise ScriptError(
+                    f"foreach needs `{key}:`", where, hint="foreach: ${numbers}, as: number, steps: [...]"
+                )
+        value = item["foreach"]
+        items: Template | tuple[Template, ...]
+        if isinstance(value, YList):
+            items = tuple(self.template(entry, "a foreach item") for entry in value)
+        else:
+            items = self.template(value, "foreach")
+        name = self.var_name(self.text(item["as"], "as"), item["as"].location)
+        return Foreach(items, name, self.steps(item["steps"], newline), where)
+
+    def repeat(self, item: YMap, newline: Newline, where: Location) -> Repeat:
+        if "until" not in item:
+            raise ScriptError("repeat needs `until:`, the condition that ends it", where)
+        return Repeat(
+            self.steps(item["repeat"], newline),
+            self.expression(item["until"], "until"),
+            self.whole(item["limit"], "limit", 1) if "limit" in item else 10,
+            self.number(item["delay"], "delay", positive=False) if "delay" in item else 1.0,
+            where,
+        )
+
+    def include(self, item: YMap, where: Location) -> Include:
+        path_text = self.text(item["include"], "include")
+        if "${" in path_text:
+            raise ScriptError("an include path is read when the script loads; it cannot use variables", where)
+        base = Path(self.file).parent
+        path = Path(path_text) if Path(path_text).is_absolute() else base / path_text
+        if path.resolve() in self.including:
+            chain = " -> ".join(str(p) for p in (*self.including, path.resolve()))
+            raise ScriptError(f"include cycle: {chain}", path_text.location)
+        if len(self.including) >= MAX_INCLUDE_DEPTH:
+            raise ScriptError(f"includes nested deeper than {MAX_INCLUDE_DEPTH}", path_text.location)
+        if not path.is_file():
+            raise ScriptError(f"included file {str(path)!r} does not exist", path_text.location)
+        included = load_script(path, _including=self.including)
+        given: list[tuple[str, Template]] = []
+        if "vars" in item:
+            spec = self.mapping(item["vars"], "vars")
+            for name, value in spec.items():
+                if included.var(name) is None:
+                    declared = [v.name for v in included.vars]
+                    raise ScriptError(
+                        f"{path_text} declares no variable {name!r}",
+                        spec.key_locations[name],
+                        hint=_suggest(name, declared) or f"it declares: {', '.join(declared) or 'none'}",
+                    )
+                given.append((name, self.template(value, f"include var {name}")))
+        names = {name for name, _ in given}
+        for var in included.vars:
+            if var.required and var.name not in names:
+                raise ScriptError(f"{path_text} requires variable {var.name!r}", where, hint="add it under `vars:`")
+        return Include(included, tuple(given), where)
+
+    # -- small values ------------------------------------------------------------------------
+
+    def whole(self, node: YNode, what: str, minimum: int) -> int:
+        value = self.text(node, what)
+        if not _DIGITS.fullmatch(value) or int(value) < minimum:
+            raise ScriptError(
+                f"{what} must be a whole number of at least {minimum}, not {str(value)!r}", value.location
+            )
+        return int(value)
+
+    def var_name(self, name: str, where: Location) -> str:
+        if not NAME.fullmatch(name):
+            raise ScriptError(f"invalid variable name {name!r}", where)
+        return str(name)
+
+    def expression(self, node: YNode, what: str) -> Expression:
+        value = self.text(node, what)
+        expression = parse_expression(str(value), value.location)
+        self.expressions.append(expression)
+        return expression
 
     def expect(self, item: YMap, newline: Newline, where: Location) -> Expect:
         value = item["expect"]
@@ -426,17 +653,29 @@ class _Builder:
                     # a bad regex is reported with its position when the pattern itself is built
                     with contextlib.suppress(regex.error):
                         self.implicit.update(regex.compile(_stub_refs(value)).groupindex)
-                elif key == "set" and isinstance(value, YMap):
+                elif key in ("set", "save") and isinstance(value, YMap):
                     for name in value:
                         if not NAME.fullmatch(name):
-                            raise ScriptError(f"invalid variable name {name!r} in `set`", value.key_locations[name])
+                            raise ScriptError(f"invalid variable name {name!r} in `{key}`", value.key_locations[name])
                         self.implicit.add(name)
+                elif key in ("list", "as") and isinstance(value, YStr) and NAME.fullmatch(value):
+                    self.implicit.add(str(value))
+                if key in ("action", "login"):
+                    self.implicit.update(AMI_RESULT_VARS)
                 self.collect_implicit(value)
         elif isinstance(node, YList):
             for item in node:
                 self.collect_implicit(item)
 
     def check_references(self) -> None:
+        for expression in self.expressions:
+            for name in expression.names:
+                if name not in self.declared:
+                    raise ScriptError(
+                        f"undeclared variable {name!r} in expression {expression.source!r}",
+                        expression.location,
+                        hint=_suggest(name, sorted(self.declared)) or "declare it under `vars:`",
+                    )
         for template in self.templates:
             for ref in template.refs:
                 if not ref.env and ref.name not in self.declared:

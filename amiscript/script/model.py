@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from amiscript.errors import Location
+from amiscript.script.expr import Expression
 from amiscript.script.template import Template
 
 DEFAULT_TIMEOUT = 10.0  # Expect's default
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MATCH_MAX = 1 << 20
+DEFAULT_EVENT_BACKLOG = 1000
 MIN_MATCH_MAX = 64
 MAX_SECONDS = 86400.0  # one day: longer waits are mistakes, and the OS rejects huge ones
 TRANSPORTS = ("tcp", "telnet", "spawn")
@@ -109,9 +111,6 @@ class Exit:
     location: Location
 
 
-Step = Send | Expect | Print | Fail | Set | Sleep | Exit
-
-
 @dataclass(frozen=True, slots=True)
 class Script:
     path: str
@@ -122,6 +121,7 @@ class Script:
     timeout: float
     newline: Newline
     match_max: int
+    event_backlog: int
     on_eof: tuple[Step, ...] | None
     on_timeout: tuple[Step, ...] | None
     steps: tuple[Step, ...]
@@ -130,3 +130,99 @@ class Script:
 
     def var(self, name: str) -> VarSpec | None:
         return next((spec for spec in self.vars if spec.name == name), None)
+
+
+# -- AMI steps and flow ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMatch:
+    """A header that must be present and match: exact text, or a regex searched (captures)."""
+
+    header: str
+    kind: PatternKind
+    source: Template
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class ItemsCheck:
+    count: int | None
+    min: int | None
+    max: int | None
+    every: tuple[HeaderMatch, ...]
+    any: tuple[HeaderMatch, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    headers: tuple[tuple[str, Template], ...]
+    save: tuple[tuple[str, str], ...]  # variable, header
+    expect: tuple[HeaderMatch, ...]
+    list_var: str | None
+    items: ItemsCheck | None
+    timeout: float | None
+    on_error: tuple[Step, ...] | None
+    location: Location
+
+    @property
+    def name(self) -> str:
+        return next((value.raw for key, value in self.headers if key.lower() == "action"), "?")
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    username: Template
+    secret: Template
+    events: Template | None
+    auth: str  # plain or md5
+    timeout: float | None
+    on_error: tuple[Step, ...] | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class WaitEvent:
+    matches: tuple[HeaderMatch, ...]
+    count: int
+    list_var: str | None
+    timeout: float | None
+    on_timeout: tuple[Step, ...] | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Assert:
+    expression: Expression
+    message: Template | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Foreach:
+    items: Template | tuple[Template, ...]
+    name: str
+    steps: tuple[Step, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    steps: tuple[Step, ...]
+    until: Expression
+    limit: int
+    delay: float
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    script: Script
+    vars: tuple[tuple[str, Template], ...]
+    location: Location
+
+
+Step = (
+    Send | Expect | Print | Fail | Set | Sleep | Exit | Action | Login | WaitEvent | Assert | Foreach | Repeat | Include
+)

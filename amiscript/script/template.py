@@ -123,9 +123,10 @@ def parse_template(text: str, where: Location) -> Template:
         if token.group(1) is None:
             raise ScriptError("`${` without a closing `}`", where, hint="write `$${` for a literal `${`")
         ref = _parse_ref(token.group(1), where)
-        if literal:
-            parts.append("".join(literal))
-            literal = []
+        text_before = "".join(literal)
+        if text_before:
+            parts.append(text_before)
+        literal = []
         parts.append(ref)
     literal.append(text[pos:])
     tail = "".join(literal)

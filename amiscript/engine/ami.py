@@ -1,0 +1,322 @@
+"""The AMI-level steps: login, action (responses, lists, Command output) and wait_event.
+
+They read whole packets (see ``packets.py``), find their answer by ActionID whatever arrives
+first, and set ``response``, ``message`` and ``output`` for later steps. A mixin of the
+Interpreter, which owns the variables, the session and the handlers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import regex
+
+from amiscript.engine.packets import Check, PacketInbox, as_item, header_text, match_all
+from amiscript.engine.session import Outcome
+from amiscript.engine.variables import refuse_line_breaks
+from amiscript.errors import Location, RunFailed, ScriptError
+from amiscript.protocol import Packet, UnsafeHeader, encode_packet
+from amiscript.script.model import Action, HeaderMatch, ItemsCheck, Login, PatternKind, Step, WaitEvent
+from amiscript.script.template import Template
+
+if TYPE_CHECKING:
+    from amiscript.engine.interpreter import Interpreter
+
+    _Base = Interpreter
+else:
+    _Base = object
+
+
+class Stop(Exception):
+    """Unwinds nested steps for `exit` and `fail`."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+class _StepFailed(Exception):
+    """An AMI step's answer says it failed; ``reason`` is the server's word or the check's."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class AmiSteps(_Base):
+    _ids = itertools.count(1)
+    _id_prefix = f"amiscript-{os.getpid()}-{secrets.token_hex(2)}"
+
+    # -- login -----------------------------------------------------------------------------
+
+    def _login(self, step: Login) -> None:
+        username = self._render(step.username)
+        secret = self._render(step.secret)
+        self.mask.add(secret)
+        extra = [("Events", self._render(step.events))] if step.events is not None else []
+        what = f"login as {username!r}"
+        try:
+            if step.auth == "md5":
+                challenge = self._exchange(
+                    [("Action", "Challenge"), ("AuthType", "md5")], step.location, step.timeout, what
+                )
+                if challenge is None:
+                    return
+                self._require_success(challenge)
+                nonce = challenge.get("Challenge")
+                if not nonce:
+                    raise _StepFailed("the server sent no Challenge")
+                key = hashlib.md5((nonce + secret).encode("utf-8", "surrogateescape")).hexdigest()
+                self.mask.add(key)  # the key proves the secret: never shown either
+                headers = [("Action", "Login"), ("AuthType", "md5"), ("Username", username), ("Key", key), *extra]
+            else:
+                headers = [("Action", "Login"), ("Username", username), ("Secret", secret), *extra]
+            answer = self._exchange(headers, step.location, step.timeout, what)
+            if answer is None:
+                return
+            self._set_results(answer)
+            self._require_success(answer)
+        except _StepFailed as failure:
+            self._step_failed(what, failure.reason, step.on_error, step.location)
+
+    # -- action ----------------------------------------------------------------------------
+
+    def _action(self, step: Action) -> None:
+        headers = [(name, self._header_value(name, value)) for name, value in step.headers]
+        what = f"action {step.name}"
+        try:
+            answer = self._exchange(headers, step.location, step.timeout, what, list_var=step.list_var)
+            if answer is None:
+                return
+            response, items = answer if isinstance(answer, tuple) else (answer, None)
+            self._set_results(response)
+            self._require_success(response)
+            for name, header in step.save:
+                value = header_text(response, header)
+                if value is None:
+                    raise _StepFailed(f"the response has no {header} header to save as {name!r}")
+                self._assign(name, value)
+            captures = self._check_headers(step.expect, response)
+            for name, value in captures.items():
+                self._assign(name, value)
+            if step.list_var is not None:
+                self._assign(step.list_var, items or [])
+                if step.items is not None:
+                    self._check_items(step.items, items or [])
+        except _StepFailed as failure:
+            self._step_failed(what, failure.reason, step.on_error, step.location)
+
+    def _header_value(self, name: str, value: Template) -> str:
+        check = refuse_line_breaks(value.location, f"the {name} header (nothing was sent)")
+        return value.render(self.values, escape=check, environ=self._environ)
+
+    def _exchange(
+        self,
+        headers: list[tuple[str, str]],
+        where: Location,
+        timeout: float | None,
+        what: str,
+        *,
+        list_var: str | None = None,
+    ) -> Packet | tuple[Packet, list[dict[str, str]]] | None:
+        """Send one action and wait for the answer with its ActionID (and its list, if any).
+
+        None when end of file or a timeout was handled by a handler.
+        """
+        action_id = next((value for name, value in headers if name.lower() == "actionid"), None)
+        if action_id is None:
+            action_id = f"{self._id_prefix}-{next(self._ids)}"
+            headers = [*headers, ("ActionID", action_id)]
+        try:
+            data = encode_packet(headers)
+        except UnsafeHeader as exc:
+            raise ScriptError(str(exc), where) from None
+        inbox = self.session.packets()
+        transport = self._open_for_wait()
+        if transport is not None and not self._transmit(data, data.decode("utf-8", "replace"), where):
+            return None
+        limit = timeout if timeout is not None else self._timeout
+        deadline = self._clock() + limit
+        result, _ = self.session.wait(transport, self._answer_poll(inbox, action_id), limit)
+        if not isinstance(result, Packet):
+            self._wait_failed(result, f"the answer to {what}", limit, where)
+            return None
+        if list_var is None or (result.get("EventList") or "").lower() != "start":
+            if list_var is not None and (result.get("Response") or "").lower() == "success":
+                raise _StepFailed("the answer is not a list (no `EventList: start`)")
+            return result
+        items: list[dict[str, str]] = []
+        remaining = max(deadline - self._clock(), 0.0)
+        end, _ = self.session.wait(transport, self._list_poll(inbox, action_id, items), remaining)
+        if not isinstance(end, Packet):
+            self._wait_failed(end, f"the end of the list of {what} ({len(items)} items so far)", limit, where)
+            return None
+        reported = end.get("ListItems")
+        if reported is not None and reported.strip().isdigit() and int(reported) != len(items):
+            raise _StepFailed(f"the server reported ListItems: {reported.strip()} but sent {len(items)} items")
+        self._note(f"{where}: {what}: {len(items)} items, ended by {end.get('Event')}")
+        return result, items
+
+    def _answer_poll(self, inbox: PacketInbox, action_id: str) -> Callable[[bool], Packet | None]:
+        def poll(final: bool) -> Packet | None:
+            while (packet := inbox.next_packet()) is not None:
+                if "Response" in packet:
+                    if packet.get("ActionID") == action_id:
+                        return packet
+                    inbox.strays += 1
+                    self._note(f"ignored a response for another ActionID ({packet.get('ActionID')})")
+                elif "Event" in packet:
+                    self._keep(inbox, packet)
+            return None
+
+        return poll
+
+    def _list_poll(
+        self, inbox: PacketInbox, action_id: str, items: list[dict[str, str]]
+    ) -> Callable[[bool], Packet | None]:
+        def poll(final: bool) -> Packet | None:
+            while (packet := inbox.next_packet()) is not None:
+                if "Event" in packet and packet.get("ActionID") == action_id:
+                    if (packet.get("EventList") or "").lower() == "complete":
+                        return packet
+                    items.append(as_item(packet))
+                elif "Event" in packet:
+                    self._keep(inbox, packet)
+                elif "Response" in packet:
+                    inbox.strays += 1
+            return None
+
+        return poll
+
+    def _keep(self, inbox: PacketInbox, packet: Packet) -> None:
+        before = inbox.dropped
+        inbox.keep_event(packet)
+        if inbox.dropped != before and inbox.dropped % 100 == 1:
+            self._note(f"event backlog full ({inbox.backlog_size}): {inbox.dropped} oldest events dropped so far")
+
+    def _set_results(self, packet: Packet) -> None:
+        self._assign("response", packet.get("Response") or "")
+        self._assign("message", packet.get("Message") or "")
+        self._assign("output", "\n".join(packet.get_all("Output")))
+
+    def _require_success(self, packet: Packet) -> None:
+        if (packet.get("Response") or "").strip().lower() == "error":
+            raise _StepFailed(packet.get("Message") or "Response: Error")
+
+    def _check_headers(self, matches: Sequence[HeaderMatch], packet: Packet | dict[str, str]) -> dict[str, str]:
+        captures: dict[str, str] = {}
+        for match in matches:
+            check = self._check(match)
+            found = check.match(packet)
+            if found is None:
+                actual = header_text(packet, match.header)
+                seen = "missing" if actual is None else repr(actual)
+                raise _StepFailed(f"{match.header} is {seen}, expected {check.describe}")
+            captures.update(found)
+        return captures
+
+    def _check(self, match: HeaderMatch) -> Check:
+        if match.kind is PatternKind.TEXT:
+            text = self._render(match.source)
+            return Check(match.header, regex.compile(rf"\A{regex.escape(text)}\Z"), repr(text))
+        source = match.source.render(self.values, escape=lambda ref, value: regex.escape(value), environ=self._environ)
+        try:
+            return Check(match.header, regex.compile(source), f"to match /{source}/")
+        except regex.error as exc:
+            raise ScriptError(f"invalid regex after substitution: {exc}", match.location) from None
+
+    def _check_items(self, spec: ItemsCheck, items: list[dict[str, str]]) -> None:
+        count = len(items)
+        if spec.count is not None and count != spec.count:
+            raise _StepFailed(f"the list has {count} items, expected {spec.count}")
+        if spec.min is not None and count < spec.min:
+            raise _StepFailed(f"the list has {count} items, expected at least {spec.min}")
+        if spec.max is not None and count > spec.max:
+            raise _StepFailed(f"the list has {count} items, expected at most {spec.max}")
+        if spec.every:
+            checks = tuple(self._check(match) for match in spec.every)
+            for number, item in enumerate(items, 1):
+                if match_all(checks, item) is None:
+                    raise _StepFailed(f"item {number} of {count} does not match `every`: {_short(item)}")
+        if spec.any:
+            checks = tuple(self._check(match) for match in spec.any)
+            if not any(match_all(checks, item) is not None for item in items):
+                raise _StepFailed(f"none of the {count} items matches `any`")
+
+    def _step_failed(self, what: str, reason: str, on_error: tuple[Step, ...] | None, where: Location) -> None:
+        self._assign("error", reason)
+        if on_error is None:
+            raise RunFailed(f"{what} failed: {reason}", where)
+        self._note(f"{where}: {what} failed: {reason}; running on_error")
+        self._run_steps(on_error)
+
+    def _wait_failed(self, outcome: Outcome, waited_for: str, timeout: float, where: Location) -> None:
+        if outcome is Outcome.EOF:
+            error = self.session.broken or RunFailed(
+                f"connection closed by the peer while waiting for {waited_for}", where
+            )
+            self._on_broken(error, None, where)
+        else:
+            self._on_timeout(None, f"timeout after {timeout:g} s waiting for {waited_for}", where)
+
+    # -- wait_event ------------------------------------------------------------------------
+
+    def _wait_event(self, step: WaitEvent) -> None:
+        checks = tuple(self._check(match) for match in step.matches)
+        wanted = [f"{match.header}={match.source.raw}" for match in step.matches]
+        inbox = self.session.packets()
+        if inbox.dropped:
+            self._note(
+                f"{step.location}: {inbox.dropped} events fell out of the backlog (size {inbox.backlog_size})"
+                " before this wait and were not searched"
+            )
+        matched: list[tuple[Packet, dict[str, str]]] = []
+
+        def consider(packet: Packet) -> bool:
+            if "Event" not in packet:
+                return False
+            captures = match_all(checks, packet)
+            if captures is None:
+                return False
+            matched.append((packet, captures))
+            return True
+
+        while len(matched) < step.count and inbox.take_from_backlog(consider) is not None:
+            pass
+
+        def poll(final: bool) -> bool | None:
+            while len(matched) < step.count and (packet := inbox.next_packet()) is not None:
+                if not consider(packet):
+                    if "Event" in packet:
+                        self._keep(inbox, packet)
+                    elif "Response" in packet:
+                        inbox.strays += 1
+            return True if len(matched) >= step.count else None
+
+        timeout = step.timeout if step.timeout is not None else self._timeout
+        transport = self._open_for_wait() if len(matched) < step.count else None
+        result, waited = (True, 0.0) if len(matched) >= step.count else self.session.wait(transport, poll, timeout)
+        what = f"{step.count} event(s) {' '.join(wanted)}"
+        if result is True:
+            self._note(f"{step.location}: got {what} after {waited:.3f} s")
+            for name, value in matched[-1][1].items():
+                self._assign(name, value)
+            if step.list_var is not None:
+                self._assign(step.list_var, [as_item(packet) for packet, _ in matched])
+            return
+        got = f"got {len(matched)} of {step.count}"
+        if result is Outcome.EOF:
+            error = self.session.broken or RunFailed(
+                f"connection closed by the peer while waiting for {what} ({got})", step.location
+            )
+            self._on_broken(error, None, step.location)
+        else:
+            self._on_timeout(step.on_timeout, f"timeout after {timeout:g} s waiting for {what} ({got})", step.location)
+
+
+def _short(item: dict[str, str]) -> str:
+    text = ", ".join(f"{key}: {value}" for key, value in list(item.items())[:4])
+    return text if len(item) <= 4 else text + ", …"

@@ -1,0 +1,214 @@
+"""One conversation's connection: opened on first use, read in one loop with one deadline.
+
+The session owns what was received and hands it to whichever kind of step is waiting: raw
+`expect` steps search decoded text (a StreamBuffer), AMI steps read packets (a PacketInbox).
+When the kind of step changes, what is still unread moves across, so nothing is lost.
+It never looks at which transport it has.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable
+from enum import Enum
+from typing import TypeVar
+
+from amiscript.engine.matcher import StreamBuffer
+from amiscript.engine.output import Masker, Output
+from amiscript.engine.packets import PacketInbox
+from amiscript.errors import ConnectionLost, TransportError
+from amiscript.transports.base import Target, Transport
+
+T = TypeVar("T")
+SETTLE_SECONDS = 0.05  # quiet time after which a match that might still grow is taken
+
+
+class Outcome(Enum):
+    EOF = "end of file"
+    TIMEOUT = "timeout"
+
+
+class _Mode(Enum):
+    TEXT = "text"
+    PACKETS = "packets"
+
+
+class Session:
+    def __init__(
+        self,
+        opener: Callable[[Target], Transport],
+        output: Output,
+        mask: Masker,
+        *,
+        clock: Callable[[], float],
+        match_max: int,
+        backlog_size: int,
+    ) -> None:
+        self._opener = opener
+        self._output = output
+        self._mask = mask
+        self._clock = clock
+        self.text = StreamBuffer(match_max)
+        self._backlog_size = backlog_size
+        self._packets: PacketInbox | None = None
+        self._mode = _Mode.TEXT
+        self._transport: Transport | None = None
+        self.broken: TransportError | None = None  # why the connection is gone, if it broke
+        self.eof = False
+        self._received = 0
+        self._partial_line = ""
+        self._log_decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    # -- connection ------------------------------------------------------------------------
+
+    def connect(self, target: Callable[[], Target]) -> Transport | None:
+        """The open transport (connecting on first use), or None once the stream has ended."""
+        if self.eof:
+            return None
+        if self._transport is None:
+            where = target()
+            self.note(f"connecting to {where}")
+            try:
+                self._transport = self._opener(where)
+            except TransportError as exc:
+                self.lose(exc)
+                raise
+            self.note(f"connected to {where}")
+        return self._transport
+
+    def send(self, target: Callable[[], Target], data: bytes, shown: str, timeout: float) -> None:
+        """Send, connecting first if needed; raises TransportError if that fails."""
+        if self.broken is not None:
+            raise self.broken
+        # after a clean end of file the transport is still there: how a write fares is its call
+        transport = self._transport or self.connect(target)
+        if transport is None:
+            raise ConnectionLost("the connection is closed")
+        self._output.sent(self._mask(shown))
+        try:
+            transport.send(data, timeout)
+        except TransportError as exc:
+            self.lose(exc)
+            raise
+
+    def lose(self, error: TransportError) -> None:
+        """The connection failed or broke: what was received still counts, then end of file."""
+        self.broken = error
+        self._end()
+
+    def close(self) -> None:
+        self.flush_log()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    # -- who reads what --------------------------------------------------------------------
+
+    def packets(self) -> PacketInbox:
+        """Switch to reading packets; unread text moves over to the packet reader."""
+        if self._packets is None:
+            # Only a reader that starts at the very first byte sees the server's banner.
+            self._packets = PacketInbox(self._backlog_size, expect_banner=self._received == 0)
+        if self._mode is _Mode.TEXT:
+            self._mode = _Mode.PACKETS
+            leftover = self.text.take_all()
+            if leftover:
+                self._packets.feed(leftover.encode("utf-8", "surrogateescape"))
+            if self.eof:
+                self._packets.feed_eof()
+        return self._packets
+
+    def use_text(self) -> StreamBuffer:
+        """Switch to reading text; bytes the packet reader holds move back."""
+        if self._mode is _Mode.PACKETS and self._packets is not None:
+            self._mode = _Mode.TEXT
+            leftover = self._packets.unread()
+            if leftover:
+                self.text.feed(leftover)
+            if self.eof and not self.text.eof:
+                self.text.feed_eof()
+        return self.text
+
+    # -- the one wait loop -----------------------------------------------------------------
+
+    def wait(
+        self,
+        transport: Transport | None,
+        poll: Callable[[bool], T | None],
+        timeout: float,
+        deferred: Callable[[], bool] = lambda: False,
+    ) -> tuple[T | Outcome, float]:
+        """Feed what arrives to ``poll`` until it answers, the stream ends, or time runs out.
+
+        ``poll(final)`` returns a result or None; ``final`` means nothing more will come (end
+        of file, the deadline, or the peer went quiet while ``deferred()``). Returns the
+        result or the Outcome, and the seconds waited.
+        """
+        started = self._clock()
+        deadline = started + timeout
+        while True:
+            result = poll(self.eof)
+            if result is not None:
+                return result, self._clock() - started
+            if self.eof or transport is None:
+                return Outcome.EOF, self._clock() - started
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                result = poll(True)
+                if result is not None:
+                    return result, self._clock() - started
+                return Outcome.TIMEOUT, self._clock() - started
+            # A deferred match is taken once the peer has been quiet for a moment.
+            is_deferred = deferred()
+            try:
+                data = transport.receive(min(remaining, SETTLE_SECONDS) if is_deferred else remaining)
+            except ConnectionLost as exc:
+                self.lose(exc)
+                continue
+            if data is None:
+                if is_deferred:
+                    result = poll(True)
+                    if result is not None:
+                        return result, self._clock() - started
+                continue
+            if data == b"":
+                self.note("end of file from the peer")
+                self._end()
+                continue
+            self._deliver(data)
+
+    def _deliver(self, data: bytes) -> None:
+        self._received += len(data)
+        if self._mode is _Mode.PACKETS and self._packets is not None:
+            self._packets.feed(data)
+        else:
+            self.text.feed(data)
+        self._log(data)
+
+    def _end(self) -> None:
+        if self.eof:
+            return
+        self.eof = True
+        self.text.feed_eof()
+        if self._packets is not None:
+            self._packets.feed_eof()
+
+    # -- what -v shows ---------------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        self._output.note(self._mask(text))
+
+    def _log(self, data: bytes) -> None:
+        text = self._partial_line + self._log_decoder.decode(data)
+        lines = text.split("\n")
+        self._partial_line = lines.pop()
+        for line in lines:
+            self._output.received(self._mask(line.removesuffix("\r")))
+
+    def flush_log(self) -> None:
+        if self._partial_line:
+            self._output.received(self._mask(self._partial_line))
+            self._partial_line = ""
+
+    def tail(self, size: int = 200) -> str:
+        return self.text.tail(size * 2)
