@@ -58,8 +58,11 @@ class AmiSteps(_Base):
         self.mask.add(secret)
         extra = [("Events", self._render(step.events))] if step.events is not None else []
         what = f"login as {username!r}"
+        auth = self._render(step.auth).lower()
+        if auth not in ("plain", "md5"):
+            raise ScriptError(f"auth must be plain or md5, not {auth!r}", step.auth.location)
         try:
-            if step.auth == "md5":
+            if auth == "md5":
                 challenge = self._exchange(
                     [("Action", "Challenge"), ("AuthType", "md5")], step.location, step.timeout, what
                 )

@@ -83,6 +83,7 @@ class Interpreter(AmiSteps):
         self._target_override = target
         values, secrets = resolve_variables(script, variables or {}, self._environ)
         self.values: dict[str, Value] = dict(values)
+        self._root_values = self.values  # `connect:` reads the top script's variables, even inside an include
         self.mask = Masker(secrets)
         self._secret_names = {spec.name for spec in script.vars if spec.secret}
         self._check_environment()
@@ -156,13 +157,17 @@ class Interpreter(AmiSteps):
                 self.script.location,
                 hint="add `connect:` or pass --target tcp://HOST:PORT",
             )
-        timeout_text = self._render(spec.timeout) if spec else "10"
+
+        def render(template: Template) -> str:
+            return template.render(self._root_values, environ=self._environ)
+
+        timeout_text = render(spec.timeout) if spec else "10"
         where = spec.timeout.location if spec else self.script.location
         connect_timeout = _positive(timeout_text, "connect timeout", where)
         if override is not None:
             return Target(override.transport, override.host, override.port, connect_timeout)
         assert spec is not None
-        transport = self._render(spec.transport)
+        transport = render(spec.transport)
         if transport not in TRANSPORTS:
             raise ScriptError(
                 f"unknown transport {transport!r}",
@@ -177,12 +182,12 @@ class Interpreter(AmiSteps):
                 "",
                 0,
                 connect_timeout,
-                command=tuple(self._render(part) for part in spec.command),
-                env=tuple((name, self._render(value)) for name, value in spec.env),
-                cwd=self._render(spec.cwd) if spec.cwd is not None else None,
+                command=tuple(render(part) for part in spec.command),
+                env=tuple((name, render(value)) for name, value in spec.env),
+                cwd=render(spec.cwd) if spec.cwd is not None else None,
             )
-        host = self._render(spec.host)
-        port_text = self._render(spec.port)
+        host = render(spec.host)
+        port_text = render(spec.port)
         if not _DIGITS.fullmatch(port_text) or not 0 < int(port_text) < 65536:
             raise ScriptError(f"port must be a number from 1 to 65535, not {port_text!r}", spec.port.location)
         return Target(transport, host, int(port_text), connect_timeout)
@@ -307,11 +312,13 @@ class Interpreter(AmiSteps):
     def _repeat(self, step: Repeat) -> None:
         for round_number in range(1, step.limit + 1):
             self._run_steps(step.steps)
-            if step.until.evaluate(self.values):
+            if step.until is not None and step.until.evaluate(self.values):
                 self._note(f"{step.location}: repeat done after {round_number} round(s)")
                 return
             if round_number < step.limit:
                 self._sleep(step.delay)
+        if step.until is None:
+            return
         raise RunFailed(
             f"repeat gave up after {step.limit} rounds: `until {step.until.source}` never held"
             f" ({step.until.explain(self.values)})",

@@ -69,6 +69,7 @@ STEP_OPTIONS = {
     "include": ("vars",),
 }
 LOGIN_KEYS = ("username", "secret", "events", "auth")
+AUTH_METHODS = ("plain", "md5")
 ITEMS_KEYS = ("count", "min", "max", "every", "any")
 MATCHER_KEYS = ("re", "text")
 # Variables every AMI step sets: the answer's Response, Message, Output text, and why it failed.
@@ -408,9 +409,9 @@ class _Builder:
         for key in ("username", "secret"):
             if key not in spec:
                 raise ScriptError(f"login needs `{key}`", spec.location, hint="login: {username: ..., secret: ...}")
-        auth = str(self.text(spec["auth"], "auth")).lower() if "auth" in spec else "plain"
-        if auth not in ("plain", "md5"):
-            raise ScriptError(f"auth must be plain or md5, not {auth!r}", spec["auth"].location)
+        auth = self.template(spec["auth"], "auth") if "auth" in spec else parse_template("plain", spec.location)
+        if auth.is_literal and auth.raw.lower() not in AUTH_METHODS:
+            raise ScriptError(f"auth must be plain or md5, not {auth.raw!r}", auth.location)
         return Login(
             self.template(spec["username"], "username"),
             self.template(spec["secret"], "secret"),
@@ -512,11 +513,11 @@ class _Builder:
         return Foreach(items, name, self.steps(item["steps"], newline), where)
 
     def repeat(self, item: YMap, newline: Newline, where: Location) -> Repeat:
-        if "until" not in item:
-            raise ScriptError("repeat needs `until:`, the condition that ends it", where)
+        if "until" not in item and "limit" not in item:
+            raise ScriptError("repeat needs `until:` (the condition that ends it) or `limit:` (how many times)", where)
         return Repeat(
             self.steps(item["repeat"], newline),
-            self.expression(item["until"], "until"),
+            self.expression(item["until"], "until") if "until" in item else None,
             self.whole(item["limit"], "limit", 1) if "limit" in item else 10,
             self.number(item["delay"], "delay", positive=False) if "delay" in item else 1.0,
             where,

@@ -176,7 +176,7 @@ class Login:
     username: Template
     secret: Template
     events: Template | None
-    auth: str  # plain or md5
+    auth: Template  # plain or md5
     timeout: float | None
     on_error: tuple[Step, ...] | None
     location: Location
@@ -210,7 +210,7 @@ class Foreach:
 @dataclass(frozen=True, slots=True)
 class Repeat:
     steps: tuple[Step, ...]
-    until: Expression
+    until: Expression | None  # without it, the steps run exactly `limit` times
     limit: int
     delay: float
     location: Location
