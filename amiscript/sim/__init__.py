@@ -2,7 +2,8 @@
 
 Built on the same protocol codec as the client. Layers, bottom up: ``perms`` (permission
 classes), ``managerconf`` and ``state`` (the files it is configured with), ``config``,
-``messages`` (what goes on the wire), ``hub`` (what sessions share), ``actions`` and
+``messages`` (what goes on the wire), ``hub`` (what sessions share), ``dialplan`` and
+``calls`` (the built-in dialplan and the calls Originate places on it), ``actions`` and
 ``clicommands`` (what each action answers), ``session`` (one connection as a state machine,
 no sockets) and ``server`` (asyncio sockets on a background thread).
 """

@@ -2,8 +2,9 @@
 
 Handlers reply through the session (``session.send``) and raise events through the hub, in
 that order, because Asterisk delivers a session's own events after the action's response.
-Texts follow Asterisk 22 as captured; actions that need real channels are answered the way an
-idle Asterisk without dialplan would answer them.
+Texts follow Asterisk 22 as captured. Originate places calls on a tiny built-in dialplan
+(dialplan.py, calls.py); other actions that would need channels answer as an Asterisk with
+no channels up does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from amiscript.protocol import Packet
-from amiscript.sim import perms
+from amiscript.sim import dialplan, perms
+from amiscript.sim.calls import Call, Originate, parse_callerid, parse_variables
 from amiscript.sim.clicommands import is_blacklisted, run_cli
 from amiscript.sim.identity import AMI_VERSION, ASTERISK_VERSION
 from amiscript.sim.messages import (
@@ -112,6 +114,12 @@ def _c_int(text: str) -> int | None:
     return -value if sign == "-" else value
 
 
+def _c_decimal(text: str) -> int | None:
+    """sscanf("%d"): like _c_int but always base 10 (Originate's Priority and Timeout)."""
+    match = re.match(r"\s*([+-]?[0-9]+)", text)
+    return int(match[1]) if match else None
+
+
 def _wait_event(session: Session, packet: Packet) -> None:
     timeout = _c_int(packet.get("Timeout") or "")
     session.begin_wait(packet, -1 if timeout is None or timeout < -1 else timeout)
@@ -164,6 +172,60 @@ def _mailbox_status(session: Session, packet: Packet) -> None:
     session.send(success(packet, "Mailbox Status", ("Mailbox", spec), ("Waiting", str(waiting))))
 
 
+# app_voicemail's defaults for what the state file does not say (no [general] overrides):
+# serveremail "asterisk", mailcmd SENDMAIL, saydurationm 2, envelope and attach on, maxmsg 100.
+# The e-mail address is a NULL pointer when voicemail.conf gives none, and glibc prints it
+# as "(null)"; the state file has no e-mail addresses, so every mailbox shows that.
+_VOICEMAIL_DEFAULTS_BEFORE_COUNTS = (
+    ("Email", "(null)"),
+    ("Pager", ""),
+    ("ServerEmail", "asterisk"),
+    ("FromString", ""),
+    ("MailCommand", "/usr/sbin/sendmail -t"),
+    ("Language", ""),
+    ("TimeZone", ""),
+    ("Callback", ""),
+    ("Dialout", ""),
+    ("UniqueID", ""),
+    ("ExitContext", ""),
+    ("SayDurationMinimum", "2"),
+    ("SayEnvelope", "Yes"),
+    ("SayCID", "No"),
+    ("AttachMessage", "Yes"),
+    ("AttachmentFormat", ""),
+    ("DeleteMessage", "No"),
+    ("VolumeGain", "0.00"),
+    ("CanReview", "No"),
+    ("CallOperator", "No"),
+    ("MaxMessageCount", "100"),
+    ("MaxMessageLength", "0"),
+)
+
+
+def _voicemail_users_list(session: Session, packet: Packet) -> None:
+    """manager_list_voicemail_users: a list ack, one VoicemailUserEntry per mailbox, a count.
+
+    The entries are part of the answer (astman_append), not events: no Privilege header, and
+    the ActionID comes right after the Event line.
+    """
+    boxes = list(session.hub.config.mailboxes.values())
+    if not boxes:
+        session.send(success(packet, "There are no voicemail users currently defined."))
+        return
+    session.send(_list_ack(packet, "Voicemail user list will follow"))
+    aid = action_id(packet)
+    for box in boxes:
+        entry: Headers = [("Event", "VoicemailUserEntry")]
+        if aid:
+            entry.append(("ActionID", aid))
+        entry += [("VMContext", box.context), ("VoiceMailbox", box.box), ("Fullname", box.name)]
+        entry += _VOICEMAIL_DEFAULTS_BEFORE_COUNTS
+        # inboxcount() counts urgent messages as new ones, as MailboxCount's NewMessages does not.
+        entry += [("NewMessageCount", str(box.new + box.urgent)), ("OldMessageCount", str(box.old))]
+        session.send(render(entry))
+    session.send(_list_complete(packet, "VoicemailUserEntryComplete", len(boxes)))
+
+
 # -- CLI and system ---------------------------------------------------------------------------
 
 
@@ -176,10 +238,22 @@ def _command(session: Session, packet: Packet) -> None:
         session.send(error(packet, "Command blacklisted"))
         return
     result = run_cli(session.hub, command)
+    if session.hub.config.command_style == "follows":
+        session.send(_follows(packet, result.text))
+        return
     text = result.text[:-1] if result.text.endswith("\n") else result.text
-    outputs = [("Output", line) for line in text.split("\n")]
+    outputs = [("Output", line) for line in text.split("\n")] if text else []
     status = "Success" if result.ok else "Error"
     session.send(render(response(packet, status, "Command output follows", *outputs)))
+
+
+def _follows(packet: Packet, output: str) -> bytes:
+    """Asterisk 13's action_command: the CLI's own bytes (LF line ends) between the headers and
+    ``--END COMMAND--``. Even an unknown command is a ``Follows``, its complaint the output."""
+    head = "Response: Follows\r\nPrivilege: Command\r\n"
+    if action_id(packet):
+        head += f"ActionID: {action_id(packet)}\r\n"
+    return (head + output + "--END COMMAND--\r\n\r\n").encode("utf-8", "surrogateescape")
 
 
 def _core_settings(session: Session, packet: Packet) -> None:
@@ -243,26 +317,70 @@ def _status(session: Session, packet: Packet) -> None:
 
 
 def _originate(session: Session, packet: Packet) -> None:
-    """Validates like Asterisk, then fails as an Asterisk without dialplan or channels would."""
+    """action_originate: check the arguments, then place the call (calls.py) on the built-in dialplan.
+
+    Async answers "queued" at once and reports the outcome in an OriginateResponse event;
+    otherwise the session waits for the outcome, as Asterisk's session thread does.
+    """
     channel = packet.get("Channel") or ""
     if not channel:
         session.send(error(packet, "Channel not specified"))
         return
-    priority = packet.get("Priority") or ""
-    if priority and _c_int(priority) is None:
-        session.send(error(packet, "Invalid priority"))
-        return
+    context = packet.get("Context") or ""
+    exten = packet.get("Exten") or ""
+    priority_text = packet.get("Priority") or ""
+    priority = 0
+    if priority_text:
+        parsed = _c_decimal(priority_text)
+        if parsed is None:  # not a number: a label, and the dialplan has none
+            session.send(error(packet, "Invalid priority"))
+            return
+        priority = parsed
     timeout = packet.get("Timeout") or ""
-    if timeout and _c_int(timeout) is None:
+    if timeout and _c_decimal(timeout) is None:
         session.send(error(packet, "Invalid timeout"))
         return
     if "/" not in channel:
         session.send(error(packet, "Invalid channel"))
         return
-    if packet.get("Application"):
-        session.send(error(packet, "Originate failed"))
+    cid_num, cid_name = parse_callerid(packet.get("CallerID") or "")
+    # "Check early if the extension exists": only when a priority was given (pi != 0).
+    if priority and not dialplan.exists(context, exten, priority):
+        session.send(error(packet, "Extension does not exist."))
         return
-    session.send(error(packet, "Extension does not exist."))
+    app = packet.get("Application") or ""
+    sync = not _is_true(packet.get("Async") or "")
+    if sync and not app and not priority:
+        session.send(error(packet, "Originate with 'Exten' requires 'Context' and 'Priority'"))
+        return
+    request = Originate(
+        channel=channel,
+        context=context,
+        exten=exten,
+        priority=priority,
+        app=app,
+        app_data=packet.get("Data") or "",
+        cid_num=cid_num,
+        cid_name=cid_name,
+        variables=parse_variables(packet.get_all("Variable")),
+        action_id=action_id(packet),
+        sync=sync,
+    )
+    if not sync:
+        session.send(success(packet, "Originate successfully queued"))
+        Call(session.hub, request).start()
+        return
+    answer = session.hold()
+
+    def report(answered: bool) -> None:
+        answer(success(packet, "Originate successfully queued") if answered else error(packet, "Originate failed"))
+
+    Call(session.hub, request, on_result=report).start()
+
+
+def _is_true(text: str) -> bool:
+    """ast_true: yes, true, y, t, 1 and on, in any case."""
+    return text.strip().lower() in ("yes", "true", "y", "t", "1", "on")
 
 
 # -- variables and AstDB ----------------------------------------------------------------------
@@ -370,6 +488,12 @@ _SPECS = (
     ActionSpec("Setvar", perms.CALL, "Sets a channel variable or function value.", _set_var),
     ActionSpec("Status", perms.SYSTEM | perms.CALL | perms.REPORTING, "List channel status.", _status),
     ActionSpec("UserEvent", perms.USER, "Send an arbitrary event.", _user_event),
+    ActionSpec(
+        "VoicemailUsersList",
+        perms.CALL | perms.REPORTING,
+        "List All Voicemail User Information.",
+        _voicemail_users_list,
+    ),
     ActionSpec("WaitEvent", 0, "Wait for an event to occur.", _wait_event),
 )
 _ACTIONS = {spec.name.lower(): spec for spec in _SPECS}

@@ -86,24 +86,34 @@ def _channels(hub: Hub, args: list[str]) -> CliResult | None:
 
 
 def _voicemail_users(hub: Hub, args: list[str]) -> CliResult | None:
+    """handle_voicemail_show_users, texts as in app_voicemail.c ("1 voicemail users", sic)."""
     context: str | None = None
     if args:
-        if len(args) != 2 or args[0].lower() != "for":
+        if len(args) != 2 or args[0] != "for":
             return None
         context = args[1]
+    if not hub.config.mailboxes:
+        return CliResult(False, "There are no voicemail users currently defined\n")
     boxes = [box for box in hub.config.mailboxes.values() if context is None or box.context == context]
     if not boxes:
-        return CliResult(False, "There are no voicemail users currently defined\n")
+        return CliResult(False, f'No such voicemail context "{context}"\n')
     row = "{:<10} {:<5} {:<25} {:<10} {:>6}\n"
     lines = [row.format("Context", "Mbox", "User", "Zone", "NewMsg")]
     # NewMsg counts urgent messages too (app_voicemail inboxcount adds them).
     lines += [row.format(box.context, box.box, box.name, "", str(box.new + box.urgent)) for box in boxes]
-    lines.append(f"{len(boxes)} voicemail user{'' if len(boxes) == 1 else 's'} configured.\n")
+    lines.append(f"{len(boxes)} voicemail users configured.\n")
     return CliResult(True, "".join(lines))
+
+
+def _reload(hub: Hub, args: list[str]) -> CliResult | None:
+    """`reload` (also `core reload`) reloads every module; the CLI itself prints nothing."""
+    return CliResult(True, "")
 
 
 _COMMANDS: tuple[tuple[tuple[str, ...], Callable[[Hub, list[str]], CliResult | None]], ...] = (
     (("core", "show", "version"), _version),
+    (("core", "reload"), _reload),
+    (("reload",), _reload),
     (("core", "show", "uptime"), _uptime),
     (("core", "show", "channels"), _channels),
     (("voicemail", "show", "users"), _voicemail_users),

@@ -124,6 +124,14 @@ class _Connection(asyncio.Protocol):
             self.abort()
 
 
+def _logged(callback: Callable[[], None]) -> None:
+    """Run hub work (a call in progress); a bug there must not stop the loop or go unseen."""
+    try:
+        callback()
+    except Exception:
+        log.exception("simulator call failed")
+
+
 def _endpoint(address: object) -> Endpoint:
     if isinstance(address, tuple) and len(address) >= 2:
         return Endpoint(str(address[0]), int(address[1]))
@@ -233,7 +241,10 @@ class Simulator:
             loop.close()
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
-        hub = Hub(self.config)
+        def schedule(delay: float, callback: Callable[[], None]) -> None:
+            loop.call_later(delay, _logged, callback)
+
+        hub = Hub(self.config, schedule=schedule)
         connections: set[_Connection] = set()
         stopping = asyncio.Event()
         server = await loop.create_server(lambda: _Connection(hub, loop, connections), self.host, self.port)

@@ -81,6 +81,13 @@ class _Wait:
     packet: Packet
 
 
+@dataclass(eq=False, slots=True)
+class _Hold:
+    """A synchronous action in progress: the events this session may read, queued meanwhile."""
+
+    events: list[bytes]
+
+
 class Session:
     """The server side of one connection; the Link carries out what it decides."""
 
@@ -100,6 +107,7 @@ class Session:
         self.connected_at = hub.clock()
         self.logged_in_at: float | None = None
         self._wait: _Wait | None = None
+        self._hold: _Hold | None = None
 
     # -- driven by the server -------------------------------------------------------------
 
@@ -129,6 +137,7 @@ class Session:
     def connection_lost(self) -> None:
         self.phase = Phase.CLOSED
         self._wait = None
+        self._hold = None
         self.hub.leave(self)
 
     def deliver(self, event: AmiEvent) -> None:
@@ -136,7 +145,10 @@ class Session:
         if self.phase is not Phase.AUTHENTICATED:
             return
         readable = self._wants(event.category)
-        if self._wait is not None:
+        if self._hold is not None:
+            if readable:
+                self._hold.events.append(event.data)
+        elif self._wait is not None:
             # Any new event ends a WaitEvent, even one this session may not read.
             self._finish_wait([event.data] if readable else [])
             self.link.call_later(0, self._pump)
@@ -161,6 +173,7 @@ class Session:
             return
         self.phase = Phase.CLOSED
         self._wait = None
+        self._hold = None
         self.hub.leave(self)
         self.link.close()
 
@@ -174,7 +187,7 @@ class Session:
     # -- reading packets ------------------------------------------------------------------
 
     def _pump(self) -> None:
-        while self.phase in (Phase.CONNECTED, Phase.AUTHENTICATED) and self._wait is None:
+        while self.phase in (Phase.CONNECTED, Phase.AUTHENTICATED) and self._wait is None and self._hold is None:
             item = self.reader.next_event()
             if item is Signal.NEED_DATA:
                 return
@@ -283,6 +296,29 @@ class Session:
         if not self.challenge:
             self.challenge = str(random.randrange(2**31))[:9]
         return self.challenge
+
+    # -- synchronous actions --------------------------------------------------------------
+
+    def hold(self) -> Callable[[bytes], None]:
+        """Start an action that answers later; returns the function that sends its answer.
+
+        Asterisk runs such an action (a synchronous Originate) on the session's own thread:
+        until it answers, nothing more is read, and events queue up for this session and
+        follow the answer. Other sessions see the events as they happen.
+        """
+        hold = _Hold([])
+        self._hold = hold
+
+        def answer(data: bytes) -> None:
+            if self._hold is not hold:
+                return  # the connection is gone
+            self._hold = None
+            self.send(data)
+            for event in hold.events:
+                self.send(event)
+            self.link.call_later(0, self._pump)  # packets that waited meanwhile
+
+        return answer
 
     # -- WaitEvent ------------------------------------------------------------------------
 
