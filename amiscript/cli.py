@@ -130,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--state", metavar="FILE", help="YAML file of mailboxes (default: built-in state)")
     sim.add_argument(
+        "--command-style",
+        default="modern",
+        metavar="STYLE",
+        help="answer Command as Asterisk 14+ does (modern: Output headers) or as 13 and older "
+        "(follows: Response: Follows and a raw body)",
+    )
+    sim.add_argument(
         "--login-fail-delay",
         type=float,
         default=1.0,
@@ -316,12 +323,16 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     if not 0 <= args.login_fail_delay <= MAX_SECONDS or not 0 < args.auth_timeout <= MAX_SECONDS:
         raise UsageError("--login-fail-delay must be >= 0 and --auth-timeout > 0 (seconds, at most one day)")
     base = default_config()
-    config = SimConfig(
-        users=load_manager_conf(Path(args.manager_conf)) if args.manager_conf else base.users,
-        mailboxes=load_state(Path(args.state)) if args.state else base.mailboxes,
-        login_fail_delay=args.login_fail_delay,
-        auth_timeout=args.auth_timeout,
-    )
+    try:
+        config = SimConfig(
+            users=load_manager_conf(Path(args.manager_conf)) if args.manager_conf else base.users,
+            mailboxes=load_state(Path(args.state)) if args.state else base.mailboxes,
+            login_fail_delay=args.login_fail_delay,
+            auth_timeout=args.auth_timeout,
+            command_style=args.command_style,
+        )
+    except ValueError as exc:
+        raise UsageError(f"simulate: {exc}") from None
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     sim = Simulator(config, host=args.host, port=args.port)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from amiscript.sim import SimConfig, Simulator, default_config
+from amiscript.sim.identity import VERSION_LINE
 
 from .helpers import AMISCRIPT
 
@@ -109,3 +110,52 @@ def test_events_demo_prints_the_events_that_arrive(sim: tuple[str, int], scheme:
     # reads the security class, as in Asterisk), then its UserEvents, up to the demo's 10
     assert lines[:3] == ["Event: FullyBooted (system,all)"] + ["Event: SuccessfulAuth (security,all)"] * 2
     assert lines[3:] == ["Event: UserEvent (user,all)"] * 7
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_command_demo_runs_reload_and_any_cli_command(sim: tuple[str, int], scheme: str) -> None:
+    assert run("demos/command.yaml", sim, scheme).stdout == "reload: done\n\n"
+    uptime = run("demos/command.yaml", sim, scheme, "--var", "command=core show uptime seconds")
+    assert uptime.returncode == 0
+    assert uptime.stdout.splitlines()[1].startswith("System uptime: ")
+    unknown = run("demos/command.yaml", sim, scheme, "--var", "command=frobnicate")
+    assert unknown.returncode == 1
+    assert unknown.stdout.startswith("Command failed: Command output follows No such command 'frobnicate'")
+
+
+def test_command_demo_reads_the_legacy_follows_answer_the_same_way() -> None:
+    config = default_config()
+    legacy = SimConfig(users=config.users, mailboxes=config.mailboxes, login_fail_delay=0.0, command_style="follows")
+    with Simulator(legacy, host="127.0.0.1", port=0) as server:
+        result = run("demos/command.yaml", server.address, "tcp", "--var", "command=core show version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["core show version: done", VERSION_LINE]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_dial_demo_and_originate_check_reach_originate_response_success(sim: tuple[str, int], scheme: str) -> None:
+    dial = run("demos/dial.yaml", sim, scheme)
+    assert (dial.returncode, dial.stdout) == (0, "Call from Local/100@default to 200@default: Success (reason 4)\n")
+    check = run("checks/originate.yaml", sim, scheme)
+    assert (check.returncode, check.stdout) == (0, "OK: call to Local/100@default answered\n")
+    failed = run("checks/originate.yaml", sim, scheme, "--var", "channel=Local/999@default")
+    assert failed.returncode == 1
+    assert "assert failed: the test call failed: result == 'Success' (result = 'Failure')" in failed.stderr
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_friends_loop_calls_each_number(sim: tuple[str, int], scheme: str) -> None:
+    result = run("demos/friends.yaml", sim, scheme, "--var", "friends=100, 200,999")
+    assert result.stdout == "Called 100: Success\nCalled 200: Success\nCalled 999: Failure\n"
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_voicemail_users_list_check(sim: tuple[str, int], scheme: str) -> None:
+    result = run("checks/voicemail-users.yaml", sim, scheme)
+    assert (result.returncode, result.stdout) == (
+        0,
+        "123@default: 0 new, 0 old\n124@default: 2 new, 1 old\n200@sales: 6 new, 3 old\n",
+    )
+    too_few = run("checks/voicemail-users.yaml", sim, scheme, "--var", "min=5")
+    assert too_few.returncode == 1
+    assert "too few voicemail users: len(boxes) >= min" in too_few.stderr
