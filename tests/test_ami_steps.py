@@ -363,3 +363,115 @@ def test_include_cycles_and_missing_files_are_load_errors(tmp_path: Path) -> Non
     (tmp_path / "c.yaml").write_text("steps:\n  - include: nowhere.yaml\n")
     with pytest.raises(ScriptError, match="does not exist"):
         load_script(tmp_path / "c.yaml")
+
+
+def test_an_event_with_response_and_our_actionid_is_not_taken_for_the_answer() -> None:
+    def answer(packet: Packet) -> bytes:
+        action_id = ("ActionID", packet.get("ActionID") or "")
+        return pkt(("Event", "OriginateResponse"), action_id, ("Response", "Failure")) + success(
+            packet, ("Ping", "Pong")
+        )
+
+    code, output, _ = run(
+        "steps:\n  - action: {Action: Ping}\n    save: {p: Ping}\n  - print: '${response} ${p}'\n", answer
+    )
+    assert (code, output.printed) == (0, ["Success Pong"])
+
+
+@pytest.mark.parametrize("field", ["username", "secret", "events"])
+def test_login_fields_are_checked_for_injection_before_anything_is_sent(field: str) -> None:
+    clock = FakeClock()
+    transport = MemoryTransport(BANNER, ami_peer(login_answer()), on_idle=clock.advance)
+    script = load_script_text(
+        "vars: {u: admin, s: secret5, e: 'on'}\nconnect: {}\n"
+        "steps:\n  - login: {username: '${u}', secret: '${s}', events: '${e}', auth: md5}\n",
+        "t.yaml",
+    )
+    values = {"u": "admin", "s": "secret5", "e": "on", {"username": "u", "secret": "s", "events": "e"}[field]: "x\x00y"}
+    with pytest.raises(ScriptError, match="contains a NUL byte"):
+        Interpreter(script, lambda t: transport, Recorder(), variables=values, clock=clock, environ={}).run()
+    assert transport.sent == []
+
+
+def test_a_wait_event_that_times_out_leaves_its_events_for_the_next_wait() -> None:
+    def answer(packet: Packet) -> bytes:
+        return success(packet) + pkt(("Event", "Hangup")) + pkt(("Event", "Hangup"))
+
+    code, output, _ = run(
+        "steps:\n  - action: {Action: Ping}\n"
+        "  - wait_event: {Event: Hangup}\n    count: 3\n    timeout: 1\n    on_timeout:\n      - print: only two\n"
+        "  - wait_event: {Event: Hangup}\n    count: 2\n    timeout: 1\n  - print: both still there\n",
+        answer,
+    )
+    assert (code, output.printed) == (0, ["only two", "both still there"])
+
+
+def test_switching_between_raw_and_ami_steps_loses_no_bytes_even_mid_packet_or_mid_character() -> None:
+    clock = FakeClock()
+    transport = MemoryTransport(BANNER + pkt(("Event", "A")) + b"Event: Foo\r\nBar: caf\xc3", on_idle=clock.advance)
+    transport.push(b"\xa9\r\n")
+    output = Recorder()
+    script = load_script_text(
+        "connect: {}\nsteps:\n  - expect: Manager\n"
+        "  - wait_event: {Event: A}\n"
+        "  - wait_event: {Event: Zed}\n    timeout: 1\n    on_timeout:\n      - print: no Zed\n"
+        "  - expect: 'Bar: (?P<bar>\\S+)\\r\\n'\n  - print: ${bar}\n",
+        "t.yaml",
+    )
+    assert Interpreter(script, lambda t: transport, output, clock=clock, sleep=clock.sleep).run() == 0
+    assert output.printed == ["no Zed", "café"]
+
+
+def test_switching_back_and_forth_after_end_of_file_still_reads_what_is_left() -> None:
+    transport = MemoryTransport(BANNER + pkt(("Event", "A")) + pkt(("Event", "B")) + pkt(("Event", "C")))
+    transport.push(b"")
+    output = Recorder()
+    script = load_script_text(
+        "connect: {}\nsteps:\n  - expect:\n      - re: never\n      - eof: []\n"
+        "  - wait_event: {Event: A}\n  - expect: 'Event: B'\n  - wait_event: {Event: C}\n  - print: all read\n",
+        "t.yaml",
+    )
+    assert Interpreter(script, lambda t: transport, output).run() == 0
+    assert output.printed == ["all read"]
+
+
+def test_assert_explanations_mask_secrets_even_when_quoting_would_escape_them() -> None:
+    secret = "pa\\ss\"wo'rd"
+    with pytest.raises(RunFailed) as failure:
+        run(
+            "vars: {pw: {default: x, secret: true}}\nsteps:\n  - assert: pw == 'other'\n",
+            lambda p: b"",
+            variables={"pw": secret},
+        )
+    assert "pw = '****'" in str(failure.value)
+    assert "wo" not in str(failure.value)
+
+
+def test_expression_regexes_keep_their_backslashes_and_bad_ones_are_script_errors() -> None:
+    code, output, _ = run(
+        "vars: {x: '123', v: '22.10.1'}\nsteps:\n  - assert: x =~ '^\\d+$' and v =~ '^22\\.' and not (v =~ '^22x')\n"
+        "  - print: ok\n",
+        lambda p: b"",
+    )
+    assert (code, output.printed) == (0, ["ok"])
+    with pytest.raises(ScriptError, match="invalid regex"):
+        run("vars: {x: a, p: '(['}\nsteps:\n  - assert: x =~ p\n", lambda p: b"")
+
+
+def test_included_scripts_use_their_own_handlers_and_timeout(tmp_path: Path) -> None:
+    from amiscript.script import load_script
+
+    (tmp_path / "inner.yaml").write_text(
+        "timeout: 0.5\non:\n  timeout:\n    - print: 'inner handler, inner=${inner}'\n"
+        "vars: {inner: yes}\nsteps:\n  - expect: never\n"
+    )
+    (tmp_path / "outer.yaml").write_text(
+        "connect: {}\ntimeout: 60\nvars: {host: pbx}\non:\n  timeout:\n    - print: 'outer handler, host=${host}'\n"
+        "steps:\n  - include: inner.yaml\n  - expect: never either\n"
+    )
+    clock = FakeClock()
+    transport = MemoryTransport(b"", on_idle=clock.advance)
+    output = Recorder()
+    code = Interpreter(load_script(tmp_path / "outer.yaml"), lambda t: transport, output, clock=clock).run()
+    assert (code, output.printed) == (0, ["inner handler, inner=yes", "outer handler, host=pbx"])
+    assert clock.now == pytest.approx(60.5)

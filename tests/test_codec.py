@@ -223,3 +223,21 @@ def test_follows_output_without_a_final_newline_runs_into_the_end_marker() -> No
 def test_follows_is_an_ordinary_header_unless_the_client_asks_for_legacy_bodies() -> None:
     events = read_all([b"Response: Follows\r\nActionID: 1\r\n\r\n"])
     assert events == [Packet.of(("Response", "Follows"), ("ActionID", "1"))]
+
+
+def test_take_unread_hands_back_a_packet_half_read_and_allows_reading_again_after_eof() -> None:
+    reader = PacketReader(legacy_follows=True)
+    reader.receive_data(b"Event: A\r\n\r\nEvent: Foo\r\nBar: 1\r\n")
+    assert reader.next_event() == Packet.of(("Event", "A"))
+    assert reader.next_event() is Signal.NEED_DATA
+    reader.receive_data(b"")
+    assert reader.take_unread() == b"Event: Foo\r\nBar: 1\r\n"
+    reader.receive_data(b"Event: B\r\n\r\n")  # usable again, end of stream forgotten
+    assert reader.next_event() == Packet.of(("Event", "B"))
+
+
+def test_follows_takes_privilege_and_actionid_once_so_look_alike_output_stays_output() -> None:
+    data = b"Response: Follows\r\nPrivilege: Command\r\nActionID: 1\r\nActionID: in the output\n--END COMMAND--\r\n\r\n"
+    (packet,) = read_all([data], legacy_follows=True)
+    assert packet.get_all("ActionID") == ["1"]
+    assert packet.get_all("Output") == ["ActionID: in the output"]

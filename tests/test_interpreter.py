@@ -325,3 +325,15 @@ def test_an_eof_handler_that_sends_again_does_not_loop_forever() -> None:
 def test_a_timeout_handler_whose_expect_times_out_fails_instead_of_recursing() -> None:
     with pytest.raises(RunFailed, match="timeout after 1 s"):
         run("connect: {}\ntimeout: 1\non:\n  timeout:\n    - expect: again\nsteps:\n  - expect: x\n")
+
+
+def test_allow_line_breaks_is_the_explicit_opt_out_for_send() -> None:
+    transport = MemoryTransport()
+    code, _, _ = run(
+        'vars: {extra: x}\nconnect: {}\nsteps:\n'
+        '  - send: "Action: Ping\\n${extra}\\n\\n"\n    allow_line_breaks: true\n',
+        transport,
+        variables={"extra": "ActionID: 1\nX-Two: 2"},
+    )
+    assert code == 0
+    assert transport.sent == [b"Action: Ping\r\nActionID: 1\r\nX-Two: 2\r\n\r\n"]

@@ -120,7 +120,7 @@ def test_command_demo_runs_reload_and_any_cli_command(sim: tuple[str, int], sche
     assert uptime.stdout.splitlines()[1].startswith("System uptime: ")
     unknown = run("demos/command.yaml", sim, scheme, "--var", "command=frobnicate")
     assert unknown.returncode == 1
-    assert unknown.stdout.startswith("Command failed: Command output follows No such command 'frobnicate'")
+    assert unknown.stdout.startswith("Command failed: Command output follows: No such command 'frobnicate'")
 
 
 def test_command_demo_reads_the_legacy_follows_answer_the_same_way() -> None:

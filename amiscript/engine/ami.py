@@ -53,10 +53,11 @@ class AmiSteps(_Base):
     # -- login -----------------------------------------------------------------------------
 
     def _login(self, step: Login) -> None:
-        username = self._render(step.username)
-        secret = self._render(step.secret)
+        username = self._header_value("Username", step.username)
+        secret = self._header_value("Secret", step.secret)
         self.mask.add(secret)
-        extra = [("Events", self._render(step.events))] if step.events is not None else []
+        extra = [("Events", self._header_value("Events", step.events))] if step.events is not None else []
+        deadline = self._clock() + (step.timeout if step.timeout is not None else self._timeout)
         what = f"login as {username!r}"
         auth = self._render(step.auth).lower()
         if auth not in ("plain", "md5"):
@@ -64,7 +65,7 @@ class AmiSteps(_Base):
         try:
             if auth == "md5":
                 challenge = self._exchange(
-                    [("Action", "Challenge"), ("AuthType", "md5")], step.location, step.timeout, what
+                    [("Action", "Challenge"), ("AuthType", "md5")], step.location, deadline - self._clock(), what
                 )
                 if challenge is None:
                     return
@@ -77,7 +78,7 @@ class AmiSteps(_Base):
                 headers = [("Action", "Login"), ("AuthType", "md5"), ("Username", username), ("Key", key), *extra]
             else:
                 headers = [("Action", "Login"), ("Username", username), ("Secret", secret), *extra]
-            answer = self._exchange(headers, step.location, step.timeout, what)
+            answer = self._exchange(headers, step.location, max(deadline - self._clock(), 0.001), what)
             if answer is None:
                 return
             self._set_results(answer)
@@ -130,6 +131,8 @@ class AmiSteps(_Base):
         None when end of file or a timeout was handled by a handler.
         """
         action_id = next((value for name, value in headers if name.lower() == "actionid"), None)
+        if action_id is not None and not action_id.strip():
+            raise ScriptError("ActionID must not be empty (Asterisk would not echo it)", where)
         if action_id is None:
             action_id = f"{self._id_prefix}-{next(self._ids)}"
             headers = [*headers, ("ActionID", action_id)]
@@ -166,12 +169,12 @@ class AmiSteps(_Base):
     def _answer_poll(self, inbox: PacketInbox, action_id: str) -> Callable[[bool], Packet | None]:
         def poll(final: bool) -> Packet | None:
             while (packet := inbox.next_packet()) is not None:
-                if "Response" in packet:
-                    if packet.get("ActionID") == action_id:
+                if packet.kind == "response":
+                    if _same_id(packet, action_id):
                         return packet
                     inbox.strays += 1
                     self._note(f"ignored a response for another ActionID ({packet.get('ActionID')})")
-                elif "Event" in packet:
+                elif packet.kind == "event":
                     self._keep(inbox, packet)
             return None
 
@@ -182,13 +185,13 @@ class AmiSteps(_Base):
     ) -> Callable[[bool], Packet | None]:
         def poll(final: bool) -> Packet | None:
             while (packet := inbox.next_packet()) is not None:
-                if "Event" in packet and packet.get("ActionID") == action_id:
-                    if (packet.get("EventList") or "").lower() == "complete":
+                if packet.kind == "event" and _same_id(packet, action_id):
+                    if (packet.get("EventList") or "").strip().lower() == "complete":
                         return packet
                     items.append(as_item(packet))
-                elif "Event" in packet:
+                elif packet.kind == "event":
                     self._keep(inbox, packet)
-                elif "Response" in packet:
+                elif packet.kind == "response":
                     inbox.strays += 1
             return None
 
@@ -207,7 +210,9 @@ class AmiSteps(_Base):
 
     def _require_success(self, packet: Packet) -> None:
         if (packet.get("Response") or "").strip().lower() == "error":
-            raise _StepFailed(packet.get("Message") or "Response: Error")
+            reason = packet.get("Message") or "Response: Error"
+            output = "\n".join(packet.get_all("Output"))
+            raise _StepFailed(f"{reason}: {output}" if output else reason)
 
     def _check_headers(self, matches: Sequence[HeaderMatch], packet: Packet | dict[str, str]) -> dict[str, str]:
         captures: dict[str, str] = {}
@@ -216,7 +221,7 @@ class AmiSteps(_Base):
             found = check.match(packet)
             if found is None:
                 actual = header_text(packet, match.header)
-                seen = "missing" if actual is None else repr(actual)
+                seen = "missing" if actual is None else repr(self.mask(actual))  # mask before repr escapes
                 raise _StepFailed(f"{match.header} is {seen}, expected {check.describe}")
             captures.update(found)
         return captures
@@ -279,7 +284,7 @@ class AmiSteps(_Base):
         matched: list[tuple[Packet, dict[str, str]]] = []
 
         def consider(packet: Packet) -> bool:
-            if "Event" not in packet:
+            if packet.kind != "event":
                 return False
             captures = match_all(checks, packet)
             if captures is None:
@@ -293,9 +298,9 @@ class AmiSteps(_Base):
         def poll(final: bool) -> bool | None:
             while len(matched) < step.count and (packet := inbox.next_packet()) is not None:
                 if not consider(packet):
-                    if "Event" in packet:
+                    if packet.kind == "event":
                         self._keep(inbox, packet)
-                    elif "Response" in packet:
+                    elif packet.kind == "response":
                         inbox.strays += 1
             return True if len(matched) >= step.count else None
 
@@ -311,6 +316,7 @@ class AmiSteps(_Base):
                 self._assign(step.list_var, [as_item(packet) for packet, _ in matched])
             return
         got = f"got {len(matched)} of {step.count}"
+        inbox.put_back([packet for packet, _ in matched])  # a later wait may still use them
         if result is Outcome.EOF:
             error = self.session.broken or RunFailed(
                 f"connection closed by the peer while waiting for {what} ({got})", step.location
@@ -318,6 +324,11 @@ class AmiSteps(_Base):
             self._on_broken(error, None, step.location)
         else:
             self._on_timeout(step.on_timeout, f"timeout after {timeout:g} s waiting for {what} ({got})", step.location)
+
+
+def _same_id(packet: Packet, action_id: str) -> bool:
+    """Asterisk echoes the ActionID as sent; blanks around it are not worth a hang."""
+    return (packet.get("ActionID") or "").strip() == action_id.strip()
 
 
 def _short(item: dict[str, str]) -> str:

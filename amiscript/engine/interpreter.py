@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,16 @@ from amiscript.transports.base import Target, Transport
 
 Opener = Callable[[Target], Transport]
 _DIGITS = regex.compile(r"[0-9]{1,5}")
+
+
+@dataclass(slots=True)
+class _Frame:
+    """One script being run: the top one, or one brought in by `include`."""
+
+    script: Script
+    values: dict[str, Value]
+    secret_names: set[str]
+    timeout: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +107,7 @@ class Interpreter(AmiSteps):
             backlog_size=script.event_backlog,
         )
         self._handling: set[str] = set()  # global handlers now running: never re-entered
+        self._frames = [_Frame(script, self.values, self._secret_names, self._timeout)]
         self._runners: dict[type, Callable[[Any], None]] = {
             Print: self._print,
             Send: self._send,
@@ -289,10 +301,8 @@ class Interpreter(AmiSteps):
     def _assert(self, step: Assert) -> None:
         if not step.expression.evaluate(self.values):
             message = f"{self._render(step.message)}: " if step.message else ""
-            raise RunFailed(
-                f"assert failed: {message}{step.expression.source} ({step.expression.explain(self.values)})",
-                step.location,
-            )
+            seen = step.expression.explain(self.values, self.mask)
+            raise RunFailed(f"assert failed: {message}{step.expression.source} ({seen})", step.location)
 
     def _foreach(self, step: Foreach) -> None:
         for item in self._foreach_items(step):
@@ -321,56 +331,96 @@ class Interpreter(AmiSteps):
             return
         raise RunFailed(
             f"repeat gave up after {step.limit} rounds: `until {step.until.source}` never held"
-            f" ({step.until.explain(self.values)})",
+            f" ({step.until.explain(self.values, self.mask)})",
             step.location,
         )
 
     def _include(self, step: Include) -> None:
+        """Run another script's steps on this connection, in its own variables.
+
+        Its own `on:` handlers and `timeout:` apply to its steps; where it has none, the
+        caller's apply (and run in the caller's variables). Its `connect:` is not used.
+        """
         given = {name: self._render(template) for name, template in step.vars}
         values, secrets = resolve_variables(step.script, given, self._environ)
         for secret in secrets:
             self.mask.add(secret)
-        caller_values, caller_secrets = self.values, self._secret_names
-        self.values = dict(values)
-        self._secret_names = {spec.name for spec in step.script.vars if spec.secret}
+        frame = _Frame(
+            step.script,
+            dict(values),
+            {spec.name for spec in step.script.vars if spec.secret},
+            step.script.timeout if step.script.timeout_set else self._frame.timeout,
+        )
         self._note(f"{step.location}: include {step.script.path}")
-        try:
+        with self._in_frame(frame):
             self._run_steps(step.script.steps)
+
+    @contextmanager
+    def _in_frame(self, frame: _Frame) -> Iterator[None]:
+        """Make ``frame``'s variables and settings current for the steps run inside."""
+        caller = self._frame
+        caller.values = self.values  # an assignment may have replaced nothing, but keep them in step
+        self._frames.append(frame)
+        self.values, self._secret_names, self._timeout = frame.values, frame.secret_names, frame.timeout
+        try:
+            yield
         finally:
-            self.values, self._secret_names = caller_values, caller_secrets
+            self._frames.pop()
+            self.values, self._secret_names, self._timeout = caller.values, caller.secret_names, caller.timeout
+
+    @property
+    def _frame(self) -> _Frame:
+        return self._frames[-1]
+
+    def _handler(self, kind: str) -> tuple[tuple[Step, ...], _Frame] | None:
+        """The innermost script's handler of this kind, and the frame it runs in."""
+        if kind in self._handling:
+            return None
+        for frame in reversed(self._frames):
+            steps = frame.script.on_eof if kind == "eof" else frame.script.on_timeout
+            if steps is not None:
+                return steps, frame
+        return None
 
     # -- handlers --------------------------------------------------------------------------
 
     def _on_timeout(self, local: tuple[Step, ...] | None, message: str, where: Location) -> None:
-        handlers = local
-        if handlers is None and "timeout" not in self._handling:
-            handlers = self.script.on_timeout
-        if handlers is None:
+        if local is not None:
+            self._note(f"{where}: {message}; running the step's timeout steps")
+            self._run_steps(local)
+            return
+        handler = self._handler("timeout")
+        if handler is None:
             raise RunFailed(message, where)
         self._note(f"{where}: {message}; running the timeout handler")
-        self._run_handler("timeout", handlers)
+        self._run_handler("timeout", *handler)
 
     def _on_broken(self, error: AmiscriptError, local: tuple[Step, ...] | None, where: Location) -> None:
         """End of file, or a connection that failed or broke: the eof handler, else the error."""
-        handlers = local
-        if handlers is None and "eof" not in self._handling:
-            handlers = self.script.on_eof
-        if handlers is None:
+        if local is not None:
+            self._note(f"{where}: {error.message}; running the step's eof steps")
+            self._run_steps(local)
+            return
+        handler = self._handler("eof")
+        if handler is None:
             if isinstance(error, TransportError) and error.location is None:
                 error.location = where
             raise error
         self._note(f"{where}: {error.message}; running the eof handler")
-        self._run_handler("eof", handlers)
+        self._run_handler("eof", *handler)
 
-    def _run_handler(self, kind: str, steps: Sequence[Step]) -> None:
-        """Run handler steps; inside them the same global handler does not fire again (no loops)."""
-        nested = kind in self._handling
+    def _run_handler(self, kind: str, steps: Sequence[Step], frame: _Frame) -> None:
+        """Run a global handler in its own script's variables; inside it, the same handler
+        does not fire again (no loops)."""
         self._handling.add(kind)
         try:
-            self._run_steps(steps)
+            if frame is self._frame:
+                self._run_steps(steps)
+            else:
+                with self._in_frame(frame):
+                    self._run_steps(steps)
         finally:
-            if not nested:
-                self._handling.discard(kind)
+            self._handling.discard(kind)
 
     def _tail(self) -> str:
         return one_line(self.mask(self.session.tail()), 200)
@@ -404,6 +454,10 @@ def _env_refs(root: object) -> list[tuple[str, Location]]:
                 visit(item)
         elif isinstance(value, Script):  # its variables' defaults are resolved (or not) on use
             visit((value.connect, value.on_eof, value.on_timeout, value.steps))
+        elif isinstance(value, Include):  # an included script's defaults that the include leaves to it
+            given = {name for name, _ in value.vars}
+            visit(tuple(spec.default for spec in value.script.vars if spec.name not in given))
+            visit((value.vars, value.script))
         elif hasattr(value, "__dataclass_fields__"):
             for name in value.__dataclass_fields__:  # type: ignore[attr-defined]
                 visit(getattr(value, name))

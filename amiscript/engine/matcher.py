@@ -83,11 +83,14 @@ class StreamBuffer:
     def end(self) -> int:
         return self._base + len(self._text)
 
-    def take_all(self) -> str:
-        """Hand over all unconsumed text (for AMI steps that read packets next)."""
+    def take_all(self) -> bytes:
+        """Hand over all unconsumed input (for AMI steps that read packets next), including
+        the first bytes of a character the decoder is still waiting to complete."""
+        pending, _ = self._decoder.getstate()
+        self._decoder.reset()
         text = self._text
         self.consume_to(self.end)
-        return text
+        return text.encode("utf-8", "surrogateescape") + pending
 
     def consume_to(self, absolute_end: int) -> None:
         cut = max(0, absolute_end - self._base)

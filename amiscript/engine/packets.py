@@ -18,6 +18,7 @@ import regex
 from amiscript.protocol import Banner, Malformed, Packet, PacketReader, Problem, Signal
 
 DEFAULT_BACKLOG = 1000
+BACKLOG_BYTES = 16 << 20  # the backlog also holds at most this much header text
 
 
 @dataclass
@@ -26,6 +27,7 @@ class PacketInbox:
     expect_banner: bool = False
     backlog: deque[Packet] = field(default_factory=deque)
     dropped: int = 0  # events that fell out of the backlog
+    backlog_bytes: int = 0
     strays: int = 0  # responses nobody waited for
     banner: str | None = None
     eof: bool = False
@@ -61,20 +63,36 @@ class PacketInbox:
 
     def keep_event(self, packet: Packet) -> None:
         self.backlog.append(packet)
-        while len(self.backlog) > self.backlog_size:
-            self.backlog.popleft()
+        self.backlog_bytes += _size(packet)
+        while len(self.backlog) > self.backlog_size or (self.backlog_bytes > BACKLOG_BYTES and len(self.backlog) > 1):
+            self.backlog_bytes -= _size(self.backlog.popleft())
             self.dropped += 1
 
     def take_from_backlog(self, wanted: Callable[[Packet], bool]) -> Packet | None:
         for index, packet in enumerate(self.backlog):
             if wanted(packet):
                 del self.backlog[index]
+                self.backlog_bytes -= _size(packet)
                 return packet
         return None
 
+    def put_back(self, packets: list[Packet]) -> None:
+        """Events a step took but did not use (a wait_event that timed out) go back, in order."""
+        for packet in reversed(packets):
+            self.backlog.appendleft(packet)
+            self.backlog_bytes += _size(packet)
+
+    def skip_banner(self) -> None:
+        self._reader.skip_banner()
+
     def unread(self) -> bytes:
         """Bytes received but not yet part of a packet, for a raw `expect` that comes next."""
+        self.eof = False  # the reader forgets the end of stream too; the session feeds it again
         return self._reader.take_unread()
+
+
+def _size(packet: Packet) -> int:
+    return sum(len(name) + len(value) + 4 for name, value in packet.headers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,7 @@ class Session:
             self._mode = _Mode.PACKETS
             leftover = self.text.take_all()
             if leftover:
-                self._packets.feed(leftover.encode("utf-8", "surrogateescape"))
+                self._packets.feed(leftover)
             if self.eof:
                 self._packets.feed_eof()
         return self._packets
@@ -182,6 +182,8 @@ class Session:
         if self._mode is _Mode.PACKETS and self._packets is not None:
             self._packets.feed(data)
         else:
+            if self._packets is not None:
+                self._packets.skip_banner()  # raw expects are reading the start of the stream
             self.text.feed(data)
         self._log(data)
 

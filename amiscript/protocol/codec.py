@@ -22,6 +22,7 @@ SERVER_MAX_LINE = 1024
 SERVER_MAX_HEADERS = 128
 CLIENT_MAX_LINE = 1 << 20
 CLIENT_MAX_HEADERS = 1 << 16
+KEEP_PACKET_BYTES = 1 << 20  # how much of a packet in progress take_unread can hand back
 
 
 END_COMMAND = b"--END COMMAND--"
@@ -71,8 +72,11 @@ class PacketReader:
         self._discarding = False  # inside an over-long line, dropping bytes until LF
         self._eof = False
         self._done = False
+        self._line_start = 0  # where the line last returned began
+        self._packet_start: int | None = None  # where the packet being read began
         self._legacy_follows = legacy_follows  # read `Response: Follows` bodies (a client option)
         self._follows: _FollowsPart | None = None
+        self._follows_headers: list[bytes] = []
 
     def receive_data(self, data: bytes) -> None:
         if not data:
@@ -83,16 +87,23 @@ class PacketReader:
         self._buf += data
 
     def take_unread(self) -> bytes:
-        """Hand back the bytes not yet part of an event and start afresh (a packet already
-        half read is lost as a packet; its remaining bytes are returned). For a client that
-        switches from reading packets to reading raw text on the same stream."""
-        data = bytes(self._buf[self._start :])
+        """Hand back the bytes not yet part of an event, from the start of a packet half read,
+        and start afresh, end of stream included. For a client that switches from reading
+        packets to reading raw text on the same stream (and may switch back)."""
+        start = self._packet_start if self._packet_start is not None else self._start
+        data = bytes(self._buf[start:])
         self._drop_all()
         self._headers = []
         self._problem = None
         self._follows = None
+        self._packet_start = None
         self._discarding = False
+        self._eof = self._done = False
         return data
+
+    def skip_banner(self) -> None:
+        """Someone else read the start of the stream: the next line is not the banner."""
+        self._want_banner = False
 
     @property
     def buffered(self) -> int:
@@ -107,6 +118,8 @@ class PacketReader:
             if self._want_banner:
                 self._want_banner = False
                 return Banner(_decode(line))
+            if self._packet_start is None and line:
+                self._packet_start = self._line_start
             if self._follows is not None:
                 if self._follows_line(line):
                     return self._finish_packet()
@@ -115,9 +128,11 @@ class PacketReader:
                 self._add_header(line)
                 if self._legacy_follows and len(self._headers) == 1 and _is_follows(self._headers[0]):
                     self._follows = _FollowsPart.HEADERS
+                    self._follows_headers = [b"privilege", b"actionid"]
                 continue
             if self._headers or self._problem:
                 return self._finish_packet()
+            self._packet_start = None
             # blank lines between packets carry nothing; Asterisk skips them too
 
     def _next_line(self) -> bytes | None:
@@ -138,6 +153,7 @@ class PacketReader:
             if newline >= 0:
                 end = newline - 1 if newline > self._start and buf[newline - 1] == 0x0D else newline
                 line = bytes(buf[self._start : end])
+                self._line_start = self._start
                 self._start = newline + 1
                 self._scanned = 0
                 self._compact()
@@ -171,7 +187,8 @@ class PacketReader:
         """
         if self._follows is _FollowsPart.HEADERS:
             name = line.split(b":", 1)[0].strip().lower()
-            if b":" in line and name in (b"privilege", b"actionid"):
+            if b":" in line and name in self._follows_headers:
+                self._follows_headers.remove(name)  # each once: a later one is output
                 self._add_header(line)
                 return False
             self._follows = _FollowsPart.OUTPUT
@@ -195,6 +212,7 @@ class PacketReader:
         self._headers = []
         self._problem = None
         self._follows = None
+        self._packet_start = None
         return Malformed(problem, packet) if problem else packet
 
     def _at_end_of_data(self) -> Event:
@@ -214,12 +232,21 @@ class PacketReader:
         self._buf.clear()
         self._start = 0
         self._scanned = 0
+        self._line_start = 0
+        self._packet_start = None
 
     def _compact(self) -> None:
+        # The bytes of a packet in progress are kept (bounded) so take_unread can hand it back.
+        if self._packet_start is not None and self._start - self._packet_start > KEEP_PACKET_BYTES:
+            self._packet_start = None
+        keep = self._start if self._packet_start is None else self._packet_start
         # Deleting the consumed prefix costs a copy; do it only once it outweighs what is left.
-        if self._start > 65536 and self._start * 2 > len(self._buf):
-            del self._buf[: self._start]
-            self._start = 0
+        if keep > 65536 and keep * 2 > len(self._buf):
+            del self._buf[:keep]
+            self._start -= keep
+            self._line_start = max(0, self._line_start - keep)
+            if self._packet_start is not None:
+                self._packet_start -= keep
 
 
 def _decode(raw: bytes) -> str:

@@ -13,7 +13,7 @@ true and false. Comparison is numeric when both sides read as numbers, otherwise
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import regex
@@ -90,24 +90,35 @@ class Expression:
     def evaluate(self, values: Mapping[str, Value]) -> bool:
         return _truthy(_eval(self.root, values, self.location))
 
-    def explain(self, values: Mapping[str, Value]) -> str:
-        """The values the expression saw, for a failure message."""
+    def explain(self, values: Mapping[str, Value], mask: Callable[[str], str] = str) -> str:
+        """The values the expression saw, for a failure message; ``mask`` runs before quoting
+        (quoting escapes characters, and an escaped secret would slip past the masker)."""
         shown = []
-        for name in self.names:
-            value = values.get(name)
+        for node in _operands(self.root):
+            label = str(node) if isinstance(node, Name) else f"len({node.name})"
+            value = values.get(node.name)
             if value is None:
-                shown.append(f"{name} unset")
+                shown.append(f"{label} unset")
+            elif isinstance(node, Length):
+                shown.append(f"{label} = {_eval(node, values, self.location):g}")
+            elif isinstance(value, dict) and node.key is not None:
+                shown.append(f"{label} = {mask(str(_eval(node, values, self.location)))!r}")
             elif isinstance(value, list):
-                shown.append(f"{name} = {len(value)} items")
+                shown.append(f"{label} = {len(value)} items")
             elif isinstance(value, dict):
-                shown.append(f"{name} = item with {len(value)} headers")
+                shown.append(f"{label} = item with {len(value)} headers")
             else:
-                shown.append(f"{name} = {value!r}")
-        return ", ".join(shown)
+                shown.append(f"{label} = {mask(value)!r}")
+        return ", ".join(dict.fromkeys(shown))
+
+
+MAX_TOKENS = 500  # keeps nesting (and the recursion it needs) small
 
 
 def parse_expression(text: str, where: Location) -> Expression:
     tokens = _tokenize(text, where)
+    if len(tokens) > MAX_TOKENS:
+        raise ScriptError(f"expression longer than {MAX_TOKENS} tokens; split it into several asserts", where)
     parser = _Parser(tokens, text, where)
     root = parser.parse_or()
     if parser.pos != len(tokens):
@@ -221,8 +232,19 @@ class _Parser:
 
 
 def _unquote(token: str) -> str:
-    body = token[1:-1]
-    return re.sub(r"\\(.)", r"\1", body)
+    """Only the quote character and the backslash itself are escapes: regexes keep theirs."""
+    quote = token[0]
+    return re.sub(r"\\([\\" + quote + r"])", r"\1", token[1:-1])
+
+
+def _operands(node: Node) -> list[Name | Length]:
+    if isinstance(node, (Name, Length)):
+        return [node]
+    if isinstance(node, (Compare, Logic)):
+        return _operands(node.left) + _operands(node.right)
+    if isinstance(node, Not):
+        return _operands(node.operand)
+    return []
 
 
 def _collect(node: Node, found: list[str]) -> None:
@@ -257,6 +279,8 @@ def _eval(node: Node, values: Mapping[str, Value], where: Location) -> Result:
         value = values.get(node.name)
         if value is None:
             raise ScriptError(f"variable {node.name!r} has no value yet (in len)", where)
+        if isinstance(value, str):  # text counts its comma-separated items, as foreach sees them
+            return float(len([part for part in value.split(",") if part.strip()]))
         return float(len(value))
     if isinstance(node, Not):
         return not _truthy(_eval(node.operand, values, where))
@@ -270,7 +294,10 @@ def _eval(node: Node, values: Mapping[str, Value], where: Location) -> Result:
 
 def _compare(node: Compare, left: Result, right: Result, where: Location) -> bool:
     if node.op in ("=~", "!~"):
-        found = regex.search(_text(right, where), _text(left, where)) is not None
+        try:
+            found = regex.search(_text(right, where), _text(left, where)) is not None
+        except regex.error as exc:
+            raise ScriptError(f"invalid regex {_text(right, where)!r} in {node.op}: {exc}", where) from None
         return found if node.op == "=~" else not found
     left_number, right_number = _number(left), _number(right)
     if left_number is not None and right_number is not None:
@@ -289,16 +316,17 @@ def _compare(node: Compare, left: Result, right: Result, where: Location) -> boo
     raise ScriptError(f"cannot order {left!r} and {right!r} with {node.op}: they are not both numbers", where)
 
 
+_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")
+
+
 def _number(value: Result) -> float | None:
+    """Plain decimals only: no `nan`, `inf`, `1_000` or exponents sneaking in as numbers."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float):
         return value
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        return float(value.strip())
     return None
 
 

@@ -232,6 +232,7 @@ class _Builder:
             steps=steps,
             location=top.location,
             implicit_vars=frozenset(self.implicit),
+            timeout_set="timeout" in top,
         )
 
     def variables(self, node: YNode) -> tuple[VarSpec, ...]:
@@ -425,9 +426,16 @@ class _Builder:
     def action(self, item: YMap, newline: Newline, where: Location) -> Action:
         spec = self.mapping(item["action"], "action")
         headers = []
+        seen: dict[str, str] = {}
         for name, value in spec.items():
             if ":" in name or not name.strip() or name != name.strip():
                 raise ScriptError(f"invalid header name {name!r}", spec.key_locations[name])
+            if name.lower() in seen:
+                raise ScriptError(
+                    f"header {name!r} is given twice (as {seen[name.lower()]!r} too); AMI names ignore case",
+                    spec.key_locations[name],
+                )
+            seen[name.lower()] = name
             headers.append((name, self.template(value, f"header {name}")))
         if not any(name.lower() == "action" for name, _ in headers):
             raise ScriptError("an action needs an `Action:` header", spec.location, hint="e.g. action: {Action: Ping}")
@@ -486,6 +494,11 @@ class _Builder:
         spec = self.mapping(node, "items")
         self.check_keys(spec, ITEMS_KEYS, "items")
         bounds = {key: self.whole(spec[key], key, 0) if key in spec else None for key in ("count", "min", "max")}
+        low, high, exact = bounds["min"], bounds["max"], bounds["count"]
+        if (low is not None and high is not None and low > high) or (
+            exact is not None and ((low is not None and exact < low) or (high is not None and exact > high))
+        ):
+            raise ScriptError("items: count, min and max contradict each other; no list could pass", spec.location)
         return ItemsCheck(
             bounds["count"],
             bounds["min"],

@@ -127,6 +127,7 @@ class Script:
     steps: tuple[Step, ...]
     location: Location
     implicit_vars: frozenset[str] = field(default_factory=frozenset)
+    timeout_set: bool = False  # `timeout:` was written (an included script's then applies to its steps)
 
     def var(self, name: str) -> VarSpec | None:
         return next((spec for spec in self.vars if spec.name == name), None)
