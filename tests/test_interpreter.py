@@ -330,7 +330,7 @@ def test_a_timeout_handler_whose_expect_times_out_fails_instead_of_recursing() -
 def test_allow_line_breaks_is_the_explicit_opt_out_for_send() -> None:
     transport = MemoryTransport()
     code, _, _ = run(
-        'vars: {extra: x}\nconnect: {}\nsteps:\n'
+        "vars: {extra: x}\nconnect: {}\nsteps:\n"
         '  - send: "Action: Ping\\n${extra}\\n\\n"\n    allow_line_breaks: true\n',
         transport,
         variables={"extra": "ActionID: 1\nX-Two: 2"},
