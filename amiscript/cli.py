@@ -7,6 +7,7 @@ status instead of exiting, so tests can call it directly.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -19,9 +20,10 @@ from urllib.parse import urlsplit
 
 from amiscript import __version__
 from amiscript.engine import Interpreter, TargetOverride
-from amiscript.errors import AmiscriptError, ScriptError, TransportError, UsageError
+from amiscript.errors import AmiscriptError, Diagnostic, ScriptError, ScriptErrors, TransportError, UsageError
 from amiscript.report import HumanReport
 from amiscript.script import Script, load_script
+from amiscript.script.lint import lint
 from amiscript.script.model import MAX_SECONDS
 from amiscript.script.yamlnodes import YMap, YStr, load_yaml_file
 from amiscript.transports.base import Target, Transport
@@ -113,9 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check",
         help="validate scripts without connecting",
-        description="Load and validate each script; report every file's problems. Exit 2 if any.",
+        description="Load and validate each script without connecting, and report every problem of every "
+        "file as FILE:LINE:COL: error|warning: message (hint). Errors stop a script from running; warnings "
+        "point at likely mistakes (steps that never run, captures never used, a secret printed). "
+        "Exit 2 if any error, else 0.",
     )
     check.add_argument("scripts", nargs="+", metavar="SCRIPT")
+    check.add_argument(
+        "--format", choices=("text", "json"), default="text", help="text (default) or json for editors and CI"
+    )
 
     sim = commands.add_parser(
         "simulate",
@@ -165,11 +173,15 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         if args.command == "run":
             return _run(args, out, err)
         if args.command == "check":
-            return _check(args.scripts, out, err)
+            return _check(args.scripts, args.format, out)
         if args.command == "simulate":
             return _simulate(args, out)
         parser.print_help(out)
         return 2
+    except ScriptErrors as errors:
+        for problem in errors.problems:
+            err.write(f"{PROG}: error: {problem}\n")
+        return errors.exit_code
     except AmiscriptError as exc:
         err.write(f"{PROG}: error: {exc}\n")
         return exc.exit_code
@@ -299,19 +311,58 @@ def _maybe_simulator(enabled: bool) -> Iterator[tuple[str, int] | None]:
 # -- check ----------------------------------------------------------------------------------
 
 
-def _check(paths: Sequence[str], out: TextIO, err: TextIO) -> int:
-    failed = 0
+def _check(paths: Sequence[str], output_format: str, out: TextIO) -> int:
+    """Every problem of every file: errors stop a script from running, warnings do not."""
+    diagnostics: list[Diagnostic] = []
+    clean = 0
     for path in paths:
         try:
-            load_script(path)
-        except AmiscriptError as exc:
-            failed += 1
-            err.write(f"{PROG}: error: {exc}\n")
+            script = load_script(path)
+        except ScriptErrors as errors:
+            diagnostics += [Diagnostic.of(problem) for problem in errors.problems]
             continue
-        out.write(f"{path}: ok\n")
-    total = len(paths)
-    out.write(f"{total - failed} of {total} script{'s' if total != 1 else ''} ok\n")
-    return 2 if failed else 0
+        except AmiscriptError as error:
+            diagnostics.append(Diagnostic.of(error))
+            continue
+        warnings = lint(script)
+        diagnostics += warnings
+        clean += 1
+    errors = sum(1 for d in diagnostics if d.severity == "error")
+    warnings_count = len(diagnostics) - errors
+    summary = (
+        f"{len(paths)} script{'s' if len(paths) != 1 else ''} checked: "
+        f"{errors} error{'s' if errors != 1 else ''}, {warnings_count} warning{'s' if warnings_count != 1 else ''}"
+    )
+    if output_format == "json":
+        json.dump(
+            {
+                "version": 1,
+                "scripts": list(paths),
+                "errors": errors,
+                "warnings": warnings_count,
+                "diagnostics": [_diagnostic_json(d) for d in diagnostics],
+            },
+            out,
+            indent=2,
+        )
+        out.write("\n")
+    else:
+        for diagnostic in diagnostics:
+            out.write(f"{diagnostic}\n")
+        out.write(f"{summary}\n")
+    return 2 if errors else 0
+
+
+def _diagnostic_json(diagnostic: Diagnostic) -> dict[str, object]:
+    where = diagnostic.location
+    return {
+        "file": where.file if where else None,
+        "line": where.line if where else None,
+        "column": where.column if where else None,
+        "severity": diagnostic.severity,
+        "message": diagnostic.message,
+        "hint": diagnostic.hint,
+    }
 
 
 # -- simulate -------------------------------------------------------------------------------

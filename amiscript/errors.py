@@ -6,6 +6,7 @@ Exit codes are decided here and turned into a process status in exactly one plac
     AmiscriptError                 exit 2   anything amiscript reports on purpose
     ├── UsageError                 exit 2   bad command line (unknown option, bad --var)
     ├── ScriptError                exit 2   the script or its variables are wrong; has a location
+    │   └── ScriptErrors                    several of them at once (every problem of a file)
     ├── RunFailed                  exit 1   a step failed: `fail`, unhandled timeout or end of file
     └── TransportError             exit 3   the connection could not be made or broke
         ├── ConnectFailed                   refused, unreachable, name not found, connect timeout
@@ -29,6 +30,8 @@ class Location:
     column: int = 0
 
     def __str__(self) -> str:
+        if not self.line:  # the file as a whole (missing, empty, unreadable)
+            return self.file
         if self.column:
             return f"{self.file}:{self.line}:{self.column}"
         return f"{self.file}:{self.line}"
@@ -62,6 +65,34 @@ class ScriptError(AmiscriptError):
     """The script, a file it names, or a variable is wrong; nothing was sent (or at runtime, a bug)."""
 
     exit_code = 2
+
+
+class ScriptErrors(ScriptError):
+    """Every problem found in a script, not just the first; ``str()`` is the first."""
+
+    def __init__(self, problems: list[ScriptError]) -> None:
+        first = problems[0]
+        super().__init__(first.message, first.location, first.hint)
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One line of `amiscript check`: FILE:LINE:COL: error|warning: message (hint)."""
+
+    severity: str
+    message: str
+    location: Location | None
+    hint: str = ""
+
+    @classmethod
+    def of(cls, error: AmiscriptError, severity: str = "error") -> Diagnostic:
+        return cls(severity, error.message, error.location, error.hint)
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}{self.severity}: {self.message}{hint}"
 
 
 class RunFailed(AmiscriptError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import socket
@@ -258,16 +259,49 @@ def test_host_not_found_without_handler_exits_3(tmp_path: Path) -> None:
     no_traceback(result)
 
 
-def test_check_reports_every_file_and_exits_2_if_any_is_bad(tmp_path: Path) -> None:
+def test_check_reports_every_problem_of_every_file_then_a_summary(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("steps:\n  - sned: x\n")
-    result = amiscript("check", VMCOUNT, str(bad), str(tmp_path / "gone.yaml"))
+    bad.write_text("timeot: 5\nsteps:\n  - sned: x\n  - expect: '(a'\n")
+    gone = tmp_path / "gone.yaml"
+    result = amiscript("check", VMCOUNT, str(bad), str(gone))
     assert result.returncode == 2
-    assert f"{VMCOUNT}: ok" in result.stdout
-    assert f"amiscript: error: {bad}:2:5: unknown step 'sned' (did you mean 'send'?)" in result.stderr
-    assert "gone.yaml: no such file" in result.stderr
-    assert result.stdout.strip().endswith("1 of 3 scripts ok")
+    assert result.stdout.splitlines() == [
+        f"{bad}:1:1: error: unknown key 'timeot' in the script (did you mean 'timeout'?)",
+        f"{bad}:3:5: error: unknown step 'sned' (did you mean 'send'?)",
+        f"{bad}:4:13: error: invalid regex '(a': missing ) at position 2",
+        f"{gone}: error: no such file (check the path)",
+        "3 scripts checked: 4 errors, 0 warnings",
+    ]
+    assert result.stderr == ""
     assert amiscript("check", VMCOUNT).returncode == 0
+
+
+def test_check_warnings_do_not_fail_and_json_is_for_tools(tmp_path: Path) -> None:
+    script = tmp_path / "warn.yaml"
+    script.write_text(
+        "vars: {pw: {default: x, secret: true}}\nconnect: {}\nsteps:\n"
+        "  - expect: 'a(?P<unused>b)'\n  - print: ${pw}\n  - exit: 0\n  - print: never\n"
+    )
+    text = amiscript("check", str(script))
+    assert text.returncode == 0
+    assert text.stdout.splitlines() == [
+        f"{script}:4:13: warning: the capture 'unused' is never used (use it as ${{unused}}, or drop the group's name)",
+        f"{script}:5:5: warning: prints the secret variable 'pw' (it will show as ****) "
+        "(print something else; a secret never appears in output)",
+        f"{script}:7:5: warning: this step can never run: the `exit` before it always stops the run "
+        "(remove it, or move the fail/exit into a `then:` or handler)",
+        "1 script checked: 0 errors, 3 warnings",
+    ]
+    report = json.loads(amiscript("check", "--format", "json", str(script)).stdout)
+    assert report["errors"] == 0 and report["warnings"] == 3
+    assert report["diagnostics"][0] == {
+        "file": str(script),
+        "line": 4,
+        "column": 13,
+        "severity": "warning",
+        "message": "the capture 'unused' is never used",
+        "hint": "use it as ${unused}, or drop the group's name",
+    }
 
 
 def test_help_explains_commands_and_exit_codes() -> None:

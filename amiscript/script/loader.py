@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import regex
 
-from amiscript.errors import Location, ScriptError
+from amiscript.errors import Location, ScriptError, ScriptErrors
 from amiscript.script.expr import Expression, parse_expression
 from amiscript.script.model import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -75,6 +76,7 @@ MATCHER_KEYS = ("re", "text")
 # Variables every AMI step sets: the answer's Response, Message, Output text, and why it failed.
 AMI_RESULT_VARS = ("response", "message", "output", "error")
 MAX_INCLUDE_DEPTH = 16
+T = TypeVar("T")
 ALTERNATIVE_KEYS = ("re", "text", "then", "eof", "timeout")
 
 
@@ -112,6 +114,7 @@ def compile_pattern(
 class _Builder:
     def __init__(self, file: str, including: tuple[Path, ...]) -> None:
         self.file = file
+        self.problems: list[ScriptError] = []  # every problem found, so check can show them all
         self.including = including  # the chain of files being loaded, for include cycles
         self.expressions: list[Expression] = []
         self.declared: set[str] = set()
@@ -119,6 +122,16 @@ class _Builder:
         self.templates: list[Template] = []
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def attempt(self, build: Callable[[], T], fallback: T) -> T:
+        """Build one part; on a problem, note it and go on with ``fallback``."""
+        try:
+            return build()
+        except ScriptErrors as errors:
+            self.problems.extend(errors.problems)
+        except ScriptError as error:
+            self.problems.append(error)
+        return fallback
 
     def mapping(self, node: YNode, what: str) -> YMap:
         if not isinstance(node, YMap):
@@ -137,13 +150,12 @@ class _Builder:
         return template
 
     def check_keys(self, node: YMap, allowed: Iterable[str], what: str) -> None:
+        """Note every unknown key (and go on: the known ones can still be checked)."""
         allowed = tuple(allowed)
         for key in node:
             if key not in allowed:
-                raise ScriptError(
-                    f"unknown key {key!r} in {what}",
-                    node.key_locations[key],
-                    hint=_suggest(key, allowed),
+                self.problems.append(
+                    ScriptError(f"unknown key {key!r} in {what}", node.key_locations[key], hint=_suggest(key, allowed))
                 )
 
     def number(self, node: YNode, what: str, *, positive: bool = True) -> float:
@@ -192,35 +204,48 @@ class _Builder:
 
     def script(self, root: YNode) -> Script:
         if isinstance(root, YStr) and not root.strip():
-            raise ScriptError(f"{self.file}: the file is empty", hint="a script needs at least `steps:`")
+            raise ScriptError("the file is empty", Location(self.file, 0), hint="a script needs at least `steps:`")
         top = self.mapping(root, "a script")
         self.check_keys(top, TOP_KEYS, "the script")
         if "steps" not in top:
-            raise ScriptError("the script has no `steps:`", top.location, hint="add a list of steps")
-        variables = self.variables(top["vars"]) if "vars" in top else ()
+            self.problems.append(ScriptError("the script has no `steps:`", top.location, hint="add a list of steps"))
+        variables = self.attempt(lambda: self.variables(top["vars"]), ()) if "vars" in top else ()
         self.declared.update(spec.name for spec in variables)
         # Captures and `set` targets declare names too; collect them before checking references.
-        self.collect_implicit(top)
+        self.attempt(lambda: self.collect_implicit(top), None)
         self.declared.update(self.implicit)
-        connect = self.connect(top["connect"]) if "connect" in top else None
-        timeout = self.number(top["timeout"], "timeout") if "timeout" in top else DEFAULT_TIMEOUT
-        newline = self.newline(top["newline"]) if "newline" in top else Newline.CRLF
-        match_max = self.match_max(top["match_max"]) if "match_max" in top else DEFAULT_MATCH_MAX
-        backlog = (
-            self.whole(top["event_backlog"], "event_backlog", 1) if "event_backlog" in top else DEFAULT_EVENT_BACKLOG
-        )
+        connect = self.attempt(lambda: self.connect(top["connect"]), None) if "connect" in top else None
+        timeout = DEFAULT_TIMEOUT
+        if "timeout" in top:
+            timeout = self.attempt(lambda: self.number(top["timeout"], "timeout"), DEFAULT_TIMEOUT)
+        newline = self.attempt(lambda: self.newline(top["newline"]), Newline.CRLF) if "newline" in top else Newline.CRLF
+        match_max = DEFAULT_MATCH_MAX
+        if "match_max" in top:
+            match_max = self.attempt(lambda: self.match_max(top["match_max"]), DEFAULT_MATCH_MAX)
+        backlog = DEFAULT_EVENT_BACKLOG
+        if "event_backlog" in top:
+            backlog = self.attempt(lambda: self.whole(top["event_backlog"], "event_backlog", 1), backlog)
         on_eof = on_timeout = None
         if "on" in top:
-            handlers = self.mapping(top["on"], "`on`")
-            self.check_keys(handlers, HANDLER_KEYS, "`on`")
-            on_eof = self.steps(handlers["eof"], newline) if "eof" in handlers else None
-            on_timeout = self.steps(handlers["timeout"], newline) if "timeout" in handlers else None
-        steps = self.steps(top["steps"], newline)
+            handlers = self.attempt(lambda: self.mapping(top["on"], "`on`"), None)
+            if handlers is not None:
+                self.check_keys(handlers, HANDLER_KEYS, "`on`")
+                if "eof" in handlers:
+                    on_eof = self.attempt(lambda: self.steps(handlers["eof"], newline), ())
+                if "timeout" in handlers:
+                    on_timeout = self.attempt(lambda: self.steps(handlers["timeout"], newline), ())
+        steps = self.attempt(lambda: self.steps(top["steps"], newline), ()) if "steps" in top else ()
+        name = self.attempt(lambda: str(self.text(top["name"], "name")), "") if "name" in top else ""
+        description = ""
+        if "description" in top:
+            description = self.attempt(lambda: str(self.text(top["description"], "description")), "")
         self.check_references()
+        if self.problems:
+            raise ScriptErrors(sorted(self.problems, key=_position))
         return Script(
             path=self.file,
-            name=str(self.text(top["name"], "name")) if "name" in top else "",
-            description=str(self.text(top["description"], "description")) if "description" in top else "",
+            name=name,
+            description=description,
             vars=variables,
             connect=connect,
             timeout=timeout,
@@ -336,7 +361,8 @@ class _Builder:
             raise ScriptError(
                 f"steps must be a list (each item starting with `- `), not {describe(node)}", node.location
             )
-        return tuple(self.step(item, newline) for item in node)
+        built = (self.attempt(lambda item=item: self.step(item, newline), None) for item in node)
+        return tuple(step for step in built if step is not None)
 
     def step(self, node: YNode, newline: Newline) -> Step:
         if isinstance(node, YStr):
@@ -685,23 +711,32 @@ class _Builder:
         for expression in self.expressions:
             for name in expression.names:
                 if name not in self.declared:
-                    raise ScriptError(
-                        f"undeclared variable {name!r} in expression {expression.source!r}",
-                        expression.location,
-                        hint=_suggest(name, sorted(self.declared)) or "declare it under `vars:`",
+                    self.problems.append(
+                        ScriptError(
+                            f"undeclared variable {name!r} in expression {expression.source!r}",
+                            expression.location,
+                            hint=_suggest(name, sorted(self.declared)) or "declare it under `vars:`",
+                        )
                     )
         for template in self.templates:
             for ref in template.refs:
                 if not ref.env and ref.name not in self.declared:
-                    raise ScriptError(
-                        f"undeclared variable {ref.name!r}",
-                        template.location,
-                        hint=_suggest(ref.name, sorted(self.declared))
-                        or f"declare it under `vars:` (e.g. `{ref.name}: default`)",
+                    self.problems.append(
+                        ScriptError(
+                            f"undeclared variable {ref.name!r}",
+                            template.location,
+                            hint=_suggest(ref.name, sorted(self.declared))
+                            or f"declare it under `vars:` (e.g. `{ref.name}: default`)",
+                        )
                     )
 
 
 _DIGITS = regex.compile(r"[0-9]{1,10}")
+
+
+def _position(error: ScriptError) -> tuple[str, int, int]:
+    where = error.location
+    return (where.file, where.line, where.column) if where else ("", 0, 0)
 
 
 def _stub_refs(text: str) -> str:

@@ -64,15 +64,16 @@ def load_yaml_file(path: Path, display: str | None = None) -> YNode:
     """Read and parse ``path``; every problem is a ScriptError with file:line:col."""
     name = display or str(path)
     raw = _read_limited(path, name)
+    whole = Location(name, 0)
     if len(raw) > MAX_FILE_BYTES:
-        raise ScriptError(f"{name}: file is larger than {MAX_FILE_BYTES // 1024} KiB; refusing to load it")
+        raise ScriptError(f"file is larger than {MAX_FILE_BYTES // 1024} KiB; refusing to load it", whole)
     if b"\0" in raw:
-        raise ScriptError(f"{name}: binary file (contains NUL bytes), not a YAML script")
+        raise ScriptError("binary file (contains NUL bytes), not a YAML script", whole)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScriptError(
-            f"{name}: not UTF-8 text (bad byte at offset {exc.start})", hint="save the file as UTF-8"
+            f"not UTF-8 text (bad byte at offset {exc.start})", whole, hint="save the file as UTF-8"
         ) from None
     return parse_yaml(text, name)
 
@@ -82,16 +83,17 @@ def _read_limited(path: Path, name: str) -> bytes:
 
     A FIFO would block forever and /dev/zero would never end: refuse them before reading.
     """
+    whole = Location(name, 0)
     try:
         if not stat.S_ISREG(path.stat().st_mode):
             kind = "a directory" if path.is_dir() else "not a regular file"
-            raise ScriptError(f"{name}: {kind}, not a script file")
+            raise ScriptError(f"{kind}, not a script file", whole)
         with path.open("rb") as handle:
             return handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise ScriptError(f"{name}: no such file", hint="check the path") from None
+        raise ScriptError("no such file", whole, hint="check the path") from None
     except OSError as exc:
-        raise ScriptError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        raise ScriptError(f"cannot read: {exc.strerror or exc}", whole) from None
 
 
 def parse_yaml(text: str, name: str) -> YNode:
@@ -103,11 +105,11 @@ def parse_yaml(text: str, name: str) -> YNode:
         problem = exc.problem or exc.context or "invalid YAML"
         raise ScriptError(f"YAML syntax error: {problem}", where) from None
     except yaml.YAMLError as exc:
-        raise ScriptError(f"{name}: YAML error: {exc}") from None
+        raise ScriptError(f"YAML error: {exc}", Location(name, 0)) from None
     except RecursionError:
-        raise ScriptError(f"{name}: YAML nested too deeply; refusing to load") from None
+        raise ScriptError("YAML nested too deeply; refusing to load", Location(name, 0)) from None
     if not nodes or nodes[0] is None:
-        raise ScriptError(f"{name}: the file is empty", hint="a script needs at least `steps:`")
+        raise ScriptError("the file is empty", Location(name, 0), hint="a script needs at least `steps:`")
     if len(nodes) > 1:
         second = nodes[1]
         raise ScriptError(

@@ -1,0 +1,157 @@
+"""Warnings for a script that loads but is probably not what its author meant.
+
+The loader refuses what cannot run; this finds what runs but is likely a mistake: steps that
+can never run, captures nobody reads, a secret printed, a variable nothing ever sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import fields, is_dataclass
+from typing import get_args
+
+from amiscript.errors import Diagnostic, Location
+from amiscript.script.expr import Expression
+from amiscript.script.model import Exit, Expect, Fail, Include, Print, Script, Step
+from amiscript.script.template import Template
+
+_AMI_RESULTS = ("response", "message", "output", "error")
+
+
+def lint(script: Script) -> list[Diagnostic]:
+    warnings: list[Diagnostic] = []
+    warnings += _unreachable(script)
+    used = _used_names(script)
+    warnings += _unused_captures(script, used)
+    warnings += _secrets_printed(script)
+    warnings += _never_set(script, used)
+    return sorted(warnings, key=lambda d: (d.location.line, d.location.column) if d.location else (0, 0))
+
+
+def _warn(message: str, where: Location, hint: str = "") -> Diagnostic:
+    return Diagnostic("warning", message, where, hint)
+
+
+def _step_lists(script: Script) -> Iterator[tuple[Step, ...]]:
+    """Every list of steps in the script: the main one, handlers, then-blocks, loop bodies."""
+    stack: list[object] = [script.steps, script.on_eof, script.on_timeout]
+    while stack:
+        value = stack.pop()
+        if value is None:
+            continue
+        if isinstance(value, tuple) and all(_is_step(item) for item in value):
+            yield value  # type: ignore[misc]
+            stack.extend(value)
+        elif isinstance(value, Include):
+            continue  # the included file is checked on its own
+        elif isinstance(value, tuple):
+            stack.extend(value)
+        elif is_dataclass(value) and not isinstance(value, (Template, Expression)):
+            stack.extend(getattr(value, field.name) for field in fields(value))
+
+
+_STEP_TYPES = get_args(Step)
+
+
+def _is_step(value: object) -> bool:
+    return isinstance(value, _STEP_TYPES)
+
+
+def _unreachable(script: Script) -> list[Diagnostic]:
+    found = []
+    for steps in _step_lists(script):
+        for index, step in enumerate(steps[:-1]):
+            if isinstance(step, (Fail, Exit)):
+                after = steps[index + 1]
+                found.append(
+                    _warn(
+                        f"this step can never run: the `{type(step).__name__.lower()}` before it always stops the run",
+                        after.location,
+                        "remove it, or move the fail/exit into a `then:` or handler",
+                    )
+                )
+                break
+    return found
+
+
+def _all_templates(value: object) -> Iterator[Template]:
+    if isinstance(value, Template):
+        yield value
+    elif isinstance(value, Include):
+        yield from (template for _, template in value.vars)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _all_templates(item)
+    elif is_dataclass(value) and not isinstance(value, Expression):
+        for field in fields(value):
+            yield from _all_templates(getattr(value, field.name))
+
+
+def _all_expressions(value: object) -> Iterator[Expression]:
+    if isinstance(value, Expression):
+        yield value
+    elif isinstance(value, Include):
+        return
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _all_expressions(item)
+    elif is_dataclass(value) and not isinstance(value, Template):
+        for field in fields(value):
+            yield from _all_expressions(getattr(value, field.name))
+
+
+def _used_names(script: Script) -> set[str]:
+    used = {ref.name for template in _all_templates(script) for ref in template.refs if not ref.env}
+    used |= {name for expression in _all_expressions(script) for name in expression.names}
+    return used
+
+
+def _captures(script: Script) -> Iterator[tuple[str, Location]]:
+    for steps in _step_lists(script):
+        for step in steps:
+            if isinstance(step, Expect):
+                for pattern in step.patterns:
+                    for name in pattern.captures:
+                        yield name, pattern.location
+
+
+def _unused_captures(script: Script, used: set[str]) -> list[Diagnostic]:
+    return [
+        _warn(f"the capture {name!r} is never used", where, f"use it as ${{{name}}}, or drop the group's name")
+        for name, where in _captures(script)
+        if name not in used and script.var(name) is None
+    ]
+
+
+def _secrets_printed(script: Script) -> list[Diagnostic]:
+    secrets = {spec.name for spec in script.vars if spec.secret}
+    found = []
+    for steps in _step_lists(script):
+        for step in steps:
+            if isinstance(step, (Print, Fail)):
+                template = step.text if isinstance(step, Print) else step.message
+                for ref in template.refs:
+                    if ref.name in secrets:
+                        found.append(
+                            _warn(
+                                f"prints the secret variable {ref.name!r} (it will show as ****)",
+                                step.location,
+                                "print something else; a secret never appears in output",
+                            )
+                        )
+    return found
+
+
+def _never_set(script: Script, used: set[str]) -> list[Diagnostic]:
+    found = []
+    for spec in script.vars:
+        unset = spec.default is None and not spec.required and spec.name not in script.implicit_vars
+        if unset and spec.name in used:
+            found.append(
+                _warn(
+                    f"variable {spec.name!r} has no default, is not required, and no step sets it",
+                    spec.location,
+                    "give it a default, mark it `required: true`, or set it before use",
+                )
+            )
+    return found
