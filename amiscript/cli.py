@@ -184,6 +184,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         return errors.exit_code
     except AmiscriptError as exc:
         err.write(f"{PROG}: error: {exc}\n")
+        for line in exc.details:
+            err.write(f"{line}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         err.write(f"{PROG}: interrupted\n")

@@ -47,6 +47,7 @@ class AmiscriptError(Exception):
         self.message = message
         self.location = location
         self.hint = hint
+        self.details: list[str] = []  # more lines for a person: the YAML excerpt, the answer received
 
     def __str__(self) -> str:
         text = f"{self.location}: {self.message}" if self.location else self.message

@@ -343,3 +343,40 @@ def test_simulate_command_listens_prints_its_address_and_stops_on_sigint() -> No
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_failed_run_shows_the_failing_steps_yaml_with_a_marker_and_the_answer(tmp_path: Path) -> None:
+    script = tmp_path / "fail.yaml"
+    script.write_text(
+        "vars:\n  secret: {default: secret5, secret: true}\nconnect: {}\nsteps:\n"
+        '  - login: {username: admin, secret: "${secret}"}\n'
+        "  - action:\n      Action: MailboxCount\n      Mailbox: 124@default\n"
+        "    expect:\n      NewMessages: '5'\n"
+    )
+    result = amiscript("run", str(script), "--simulate")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"amiscript: error: {script}:6:5: action MailboxCount failed: NewMessages is '2', expected '5'"
+    assert lines[1:7] == [
+        "    4 | steps:",
+        '    5 |   - login: {username: admin, secret: "${secret}"}',
+        "  > 6 |   - action:",
+        "      |     ^",
+        "    7 |       Action: MailboxCount",
+        "    8 |       Mailbox: 124@default",
+    ]
+    assert lines[7] == "  the answer was:"
+    assert "    NewMessages: 2" in lines
+    assert "secret5" not in result.stderr
+
+
+def test_the_excerpt_masks_a_secret_written_in_the_script(tmp_path: Path) -> None:
+    script = tmp_path / "fail.yaml"
+    script.write_text(
+        "vars:\n  pw: {default: hunter2-secret, secret: true}\nconnect: {}\ntimeout: 0.2\nsteps:\n"
+        '  - send: "Secret: hunter2-secret\\n"\n  - expect: never\n'
+    )
+    result = amiscript("run", str(script), "--simulate")
+    assert result.returncode == 1
+    assert '    6 |   - send: "Secret: ****\\n"' in result.stderr
+    assert "hunter2" not in result.stderr

@@ -42,8 +42,9 @@ class Stop(Exception):
 class _StepFailed(Exception):
     """An AMI step's answer says it failed; ``reason`` is the server's word or the check's."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, answer: Packet | None = None) -> None:
         self.reason = reason
+        self.answer = answer
 
 
 class AmiSteps(_Base):
@@ -84,7 +85,7 @@ class AmiSteps(_Base):
             self._set_results(answer)
             self._require_success(answer)
         except _StepFailed as failure:
-            self._step_failed(what, failure.reason, step.on_error, step.location)
+            self._step_failed(what, failure, step.on_error, step.location)
 
     # -- action ----------------------------------------------------------------------------
 
@@ -111,7 +112,7 @@ class AmiSteps(_Base):
                 if step.items is not None:
                     self._check_items(step.items, items or [])
         except _StepFailed as failure:
-            self._step_failed(what, failure.reason, step.on_error, step.location)
+            self._step_failed(what, failure, step.on_error, step.location)
 
     def _header_value(self, name: str, value: Template) -> str:
         check = refuse_line_breaks(value.location, f"the {name} header (nothing was sent)")
@@ -212,7 +213,7 @@ class AmiSteps(_Base):
         if (packet.get("Response") or "").strip().lower() == "error":
             reason = packet.get("Message") or "Response: Error"
             output = "\n".join(packet.get_all("Output"))
-            raise _StepFailed(f"{reason}: {output}" if output else reason)
+            raise _StepFailed(f"{reason}: {output}" if output else reason, packet)
 
     def _check_headers(self, matches: Sequence[HeaderMatch], packet: Packet | dict[str, str]) -> dict[str, str]:
         captures: dict[str, str] = {}
@@ -222,7 +223,10 @@ class AmiSteps(_Base):
             if found is None:
                 actual = header_text(packet, match.header)
                 seen = "missing" if actual is None else repr(self.mask(actual))  # mask before repr escapes
-                raise _StepFailed(f"{match.header} is {seen}, expected {check.describe}")
+                raise _StepFailed(
+                    f"{match.header} is {seen}, expected {check.describe}",
+                    packet if isinstance(packet, Packet) else None,
+                )
             captures.update(found)
         return captures
 
@@ -254,11 +258,17 @@ class AmiSteps(_Base):
             if not any(match_all(checks, item) is not None for item in items):
                 raise _StepFailed(f"none of the {count} items matches `any`")
 
-    def _step_failed(self, what: str, reason: str, on_error: tuple[Step, ...] | None, where: Location) -> None:
-        self._assign("error", reason)
+    def _step_failed(self, what: str, failure: _StepFailed, on_error: tuple[Step, ...] | None, where: Location) -> None:
+        self._assign("error", failure.reason)
         if on_error is None:
-            raise RunFailed(f"{what} failed: {reason}", where)
-        self._note(f"{where}: {what} failed: {reason}; running on_error")
+            error = RunFailed(f"{what} failed: {failure.reason}", where)
+            if failure.answer is not None:
+                error.details = [
+                    "  the answer was:",
+                    *(f"    {name}: {value}" for name, value in failure.answer.headers[:20]),
+                ]
+            raise error
+        self._note(f"{where}: {what} failed: {failure.reason}; running on_error")
         self._run_steps(on_error)
 
     def _wait_failed(self, outcome: Outcome, waited_for: str, timeout: float, where: Location) -> None:

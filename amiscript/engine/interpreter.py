@@ -45,6 +45,7 @@ from amiscript.script.model import (
     Step,
     WaitEvent,
 )
+from amiscript.script.source import excerpt
 from amiscript.script.template import Template, Value
 from amiscript.transports.base import Target, Transport
 
@@ -137,6 +138,8 @@ class Interpreter(AmiSteps):
         except AmiscriptError as exc:
             exc.message = self.mask(exc.message)
             exc.hint = self.mask(exc.hint)
+            if not isinstance(exc, ScriptError):  # a failed run: show the step it failed in
+                exc.details = [self.mask(line) for line in [*excerpt(exc.location), *exc.details]]
             raise
         finally:
             self.close()
