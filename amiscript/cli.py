@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="default expect timeout, overriding the script's `timeout:` (steps with their own keep it)",
     )
     run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what each step would send and wait for, variables resolved and secrets masked, "
+        "without connecting; exit 0 if the script and its variables are valid, else 2",
+    )
+    run.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -223,6 +229,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     variables.update(_parse_vars(args.var))
     report = HumanReport(out, err, verbose=args.verbose)
     target = _parse_target(args.target, scheme_only=args.simulate) if args.target else None
+    if args.dry_run:
+        from amiscript.engine.dryrun import DryRun
+
+        shown = "the built-in simulator" if args.simulate else (args.target if target else None)
+        return DryRun(script, report.print, variables=variables, timeout=args.timeout, target=shown).run()
     with _maybe_simulator(args.simulate) as address:
         if address is not None:
             transport = target.transport if target else _simulated_transport(script)
