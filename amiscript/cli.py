@@ -170,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    parser = build_parser()
     try:
+        parser = build_parser()
         try:
             args = parser.parse_args(argv)
         except SystemExit as exit_:  # --help and --version
@@ -206,6 +206,8 @@ def main_entry() -> None:
     try:
         code = main()
         sys.stdout.flush()
+    except (KeyboardInterrupt, Terminated) as stop:  # arrived outside main's own handling
+        code = EXIT_INTERRUPTED if isinstance(stop, KeyboardInterrupt) else EXIT_TERMINATED
     except BrokenPipeError:
         # the reader went away (`| head`); do not print a traceback about it
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -300,6 +302,11 @@ def _parse_target(url: str, *, scheme_only: bool = False) -> TargetOverride:
     if parts.scheme not in TARGET_SCHEMES:
         raise UsageError(expected)
     if scheme_only:
+        if parts.netloc:
+            raise UsageError(
+                f"--target {url!r}: with --simulate the simulator's address is used; give only the scheme, "
+                f"such as --target {parts.scheme}://"
+            )
         return TargetOverride(parts.scheme, "", 0)
     try:
         port = parts.port

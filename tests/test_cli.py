@@ -172,6 +172,7 @@ def test_script_mistakes_exit_2_with_one_line_naming_file_line_and_column(
         (["run", VMCOUNT, "--var", "mailbox=1", "--target", "tcp://x:99999"], "port must be a number"),
         (["run", VMCOUNT, "--var", "mailbox=1", "--timeout", "0"], "--timeout must be greater than 0"),
         (["run", VMCOUNT, "--var", "mailbox=1", "--simulate", "--target", "ftp://"], "expected tcp://"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--simulate", "--target", "tcp://pbx:1"], "give only the scheme"),
         (["run", VMCOUNT, "--vars-file", "missing.yaml"], "missing.yaml: no such file"),
         (["frobnicate"], "invalid choice"),
     ],

@@ -20,6 +20,7 @@ from amiscript.engine import Interpreter
 from amiscript.errors import ConnectFailed, ConnectionLost, RunFailed
 from amiscript.script import load_script_text
 from amiscript.sim import SimConfig, Simulator, default_config
+from amiscript.transports.base import Target
 
 from .helpers import AMISCRIPT, Recorder
 from .peers import free_port, tcp_peer
@@ -181,11 +182,20 @@ def spawn_script(extra_steps: str, command: str = "") -> str:
     return f"connect:\n  transport: spawn\n  command: {command}\n  timeout: 5\nsteps:\n{extra_steps}"
 
 
-def run_in_process(text: str, **kwargs: object) -> tuple[int, Recorder]:
+OPENED: list[object] = []  # transports stay referenced, so only close() can end their child
+
+
+def keeping(target: Target) -> object:
     from amiscript.cli import open_transport
 
+    transport = open_transport(target)
+    OPENED.append(transport)
+    return transport
+
+
+def run_in_process(text: str, **kwargs: object) -> tuple[int, Recorder]:
     output = Recorder()
-    code = Interpreter(load_script_text(text, "t.yaml"), open_transport, output, **kwargs).run()  # type: ignore[arg-type]
+    code = Interpreter(load_script_text(text, "t.yaml"), keeping, output, **kwargs).run()  # type: ignore[arg-type]
     return code, output
 
 
@@ -356,3 +366,109 @@ def test_sigterm_also_reaps_the_child(tmp_path: Path) -> None:
             process.wait()
     time.sleep(0.1)
     assert processes_with(marker) == []
+
+
+@needs_telnet
+def test_ctrl_c_during_a_telnet_run_leaves_no_telnet_behind(tmp_path: Path) -> None:
+    def silent(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+        time.sleep(10)
+
+    script = tmp_path / "s.yaml"
+    script.write_text("connect: {transport: telnet}\nsteps:\n  - expect: never\n    timeout: 60\n")
+    with tcp_peer(silent) as (host, port):
+        marker = f"--\0{host}\0{port}\0"  # telnet's own command line: telnet -E -- HOST PORT
+        process = subprocess.Popen(
+            [*AMISCRIPT, "run", str(script), "--target", f"telnet://{host}:{port}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while not processes_with(marker) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert processes_with(marker), "telnet never started"
+            time.sleep(0.3)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(10) == 130
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        time.sleep(0.1)
+        assert processes_with(marker) == []
+
+
+@needs_telnet
+def test_utf8_text_goes_through_telnet_unchanged_and_cannot_press_telnet_keys(tmp_path: Path) -> None:
+    received: list[bytes] = []
+    text = "".join(chr(code) for code in range(0xA0, 0x800) if 0x85 not in chr(code).encode())
+
+    def record(conn: socket.socket) -> None:
+        conn.sendall(b"hello\r\n")
+        conn.settimeout(5)
+        data = b""
+        while b"END" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        received.append(data)
+
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        'vars: {t: x}\nconnect: {}\nsteps:\n  - expect: hello\n  - send: "${t}END\\n"\n  - sleep: 0.5\n',
+        encoding="utf-8",
+    )
+    with tcp_peer(record) as (host, port):
+        result = run_cli("run", str(script), "--target", f"telnet://{host}:{port}", "--var", f"t={text}")
+    assert result.returncode == 0, result.stderr
+    assert received == [(text + "END\r\n").encode()]
+    received.clear()
+    with tcp_peer(record) as (host, port):  # U+0145 is c5 85 in UTF-8: 0x85 is telnet's fixed echo key
+        refused = run_cli("run", str(script), "--target", f"telnet://{host}:{port}", "--var", "t=\u0145")
+    assert refused.returncode == 2
+    assert "cannot send the byte 0x85 through telnet's terminal (nothing was sent)" in refused.stderr
+
+
+@needs_telnet
+def test_a_host_cannot_pass_options_to_telnet(tmp_path: Path) -> None:
+    trap = tmp_path / "trace"
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        "vars: {host: x}\nconnect: {transport: telnet, host: '${host}', timeout: 3}\nsteps:\n  - expect: x\n"
+    )
+    result = run_cli("run", str(script), "--var", f"host=-n{trap}")
+    assert result.returncode == 3
+    assert not trap.exists()
+
+
+@needs_telnet
+def test_telnets_closing_line_never_reaches_the_script_and_a_servers_own_never_ends_it(tmp_path: Path) -> None:
+    def goodbye_without_newline(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\nGoodbye")
+
+    ends = tmp_path / "ends.yaml"
+    ends.write_text(
+        "connect: {}\nsteps:\n  - expect: Manager\n"
+        "  - expect:\n      - re: 'Connection closed'\n        then:\n          - fail: leaked\n"
+        "      - eof:\n          - print: clean end\n"
+    )
+    with tcp_peer(goodbye_without_newline) as (host, port):
+        for _ in range(5):
+            result = run_cli("run", str(ends), "--target", f"telnet://{host}:{port}")
+            assert (result.returncode, result.stdout) == (0, "clean end\n")
+
+    def says_it_but_stays(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+        time.sleep(0.3)
+        conn.sendall(b"Connection closed by foreign host.\r\n")
+        time.sleep(0.5)
+        conn.sendall(b"still here\r\n")
+        time.sleep(2)
+
+    stays = tmp_path / "stays.yaml"
+    stays.write_text("connect: {}\nsteps:\n  - expect: 'foreign host\\.\\r\\nstill here'\n  - print: matched\n")
+    with tcp_peer(says_it_but_stays) as (host, port):
+        result = run_cli("run", str(stays), "--target", f"telnet://{host}:{port}")
+    assert (result.returncode, result.stdout) == (0, "matched\n"), result.stderr

@@ -6,32 +6,38 @@ in, bytes out like TCP, and the one matcher in ``amiscript.engine`` does the mat
 - ``SpawnTransport`` runs a command (an argument list; no shell unless the author writes one)
   on a pty put in raw mode before the program starts: no echo, no CR/LF translation, no
   signals from control characters, so bytes pass exactly as they would over a socket.
-- ``TelnetTransport`` runs ``telnet HOST PORT`` the way the book does. telnet manages its own
-  terminal: it switches echo on and turns each LF it reads into CR LF. So the transport turns
-  echo back off (and keeps it off), writes LF where the engine sends CR LF, keeps telnet's own
-  chatter (``Trying …``, ``Escape character is …``, ``Connection closed by foreign host.``)
-  away from the script, and reports telnet's own last words when it cannot connect.
+- ``TelnetTransport`` runs ``telnet -E -- HOST PORT``, as the book does but with no escape
+  key. telnet manages its own terminal: it switches echo on and turns each LF it reads into
+  CR LF. So the transport turns echo back off (and keeps it off), writes LF where the engine
+  sends CR LF, disables the terminal's special keys (telnet compares bytes with them ignoring
+  the 8th bit, so UTF-8 could otherwise interrupt it), keeps telnet's own chatter (``Trying
+  …``, ``Escape character is …``, ``Connection closed by foreign host.``) away from the
+  script, and reports telnet's own last words when it cannot connect.
 
 The child is always reaped: ``close`` terminates it (SIGHUP, then SIGKILL) and waits.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import select
 import shutil
+import signal
+import termios
 import time
 import tty
 
 import pexpect
 
-from amiscript.errors import ConnectFailed, ConnectionLost, TransportError
+from amiscript.errors import ConnectFailed, ConnectionLost, ScriptError
 from amiscript.transports.base import Target
 
 CHUNK = 65536
-TERMINAL_MODE_GRACE = 1.0  # seconds to wait for telnet to set its terminal mode after connecting
 LAST_WORDS = 300  # bytes of output kept to explain why a program ended
+TERMINAL_MODE_GRACE = 1.0  # seconds to wait for telnet to set its terminal mode after connecting
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class SpawnTransport:
@@ -43,7 +49,7 @@ class SpawnTransport:
 
     @classmethod
     def open(cls, target: Target) -> SpawnTransport:
-        return cls(_spawn(target, list(target.command), raw=True), target)
+        return cls(_spawn(target, list(target.command), _raw_terminal), target)
 
     # -- Transport -------------------------------------------------------------------------
 
@@ -61,14 +67,22 @@ class SpawnTransport:
             view = view[written:]
 
     def receive(self, timeout: float) -> bytes | None:
+        # Read the pty ourselves: pexpect stops at the child's exit, but a program it started
+        # (a grandchild) may still be writing; the stream ends when the terminal does (EIO).
+        fd = self._child.child_fd
         try:
-            data = self._child.read_nonblocking(CHUNK, max(timeout, 0.0))
-        except pexpect.TIMEOUT:
-            return None
-        except pexpect.EOF:
+            readable, _, _ = select.select([fd], [], [], max(timeout, 0.0))
+            if not readable:
+                return None
+            data = os.read(fd, CHUNK)
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise ConnectionLost(f"{self.target}: {exc.strerror or exc}") from None
+            data = b""
+        except ValueError:  # the descriptor was closed under us
+            data = b""
+        if not data:
             return self._ended()
-        except (OSError, ValueError) as exc:
-            raise ConnectionLost(f"{self.target}: {exc}") from None
         self._tail = (self._tail + data)[-LAST_WORDS:]
         return self._filter(data)
 
@@ -83,16 +97,15 @@ class SpawnTransport:
     def _prepare(self, data: bytes) -> bytes:
         return data
 
-    def _filter(self, data: bytes) -> bytes:
+    def _filter(self, data: bytes) -> bytes | None:
         return data
 
     def _ended(self) -> bytes:
         """End of output: a clean exit is end of file; a failing one is an error with last words."""
-        _reap(self._child)
-        self._closed = True
-        status, signal = self._child.exitstatus, self._child.signalstatus
-        if signal is not None or status:
-            how = f"was killed by signal {signal}" if signal is not None else f"exited with status {status}"
+        self.close()
+        status, signalled = self._child.exitstatus, self._child.signalstatus
+        if signalled is not None or status:
+            how = f"was killed by signal {signalled}" if signalled is not None else f"exited with status {status}"
             raise ConnectionLost(f"{self.target}: the program {how}{_last_words(self._tail)}")
         return b""
 
@@ -100,6 +113,12 @@ class SpawnTransport:
 class TelnetTransport(SpawnTransport):
     ESCAPE_LINE = re.compile(rb"Escape character is '[^'\r\n]*'\.\r?\n")
     CLOSED_LINE = b"Connection closed by foreign host.\r\n"
+    # telnet reads its special keys ignoring the 8th bit; ^E (0x05, so also 0x85) is fixed
+    _REFUSED = frozenset({*range(0x20), 0x7F, 0x85}) - {0x09, 0x0A, 0x0D}
+
+    _pending = b""  # what the server sent right after telnet's preamble
+    _held = b""  # a closing line that is telnet's only if end of file follows
+    _echo_was_on = False
 
     @classmethod
     def open(cls, target: Target) -> TelnetTransport:
@@ -108,7 +127,8 @@ class TelnetTransport(SpawnTransport):
                 f"cannot connect to {target}: no telnet client is installed",
                 hint="install one (Debian: apt-get install telnet) or use tcp://",
             )
-        child = _spawn(target, ["telnet", target.host, str(target.port)], raw=False)
+        # -E: no escape key; --: a host can never be read as an option
+        child = _spawn(target, ["telnet", "-E", "--", target.host, str(target.port)], _quiet_terminal)
         transport = cls(child, target)
         try:
             transport._await_connection()
@@ -154,14 +174,14 @@ class TelnetTransport(SpawnTransport):
                 return  # receive() reports the end of file
             self._echo_off()
 
-    _pending = b""
-    _echo_was_on = False
-
     def receive(self, timeout: float) -> bytes | None:
         if self._pending:
             data, self._pending = self._pending, b""
             return self._filter(data)
-        return super().receive(timeout)
+        data = super().receive(timeout)
+        if data == b"" and self._held:
+            self._held = b""  # end of file followed: the line was telnet's own
+        return data
 
     def send(self, data: bytes, timeout: float) -> None:
         self._echo_off()
@@ -170,27 +190,26 @@ class TelnetTransport(SpawnTransport):
     def _prepare(self, data: bytes) -> bytes:
         # telnet turns every LF it reads into CR LF; a CR would reach it as another line end.
         data = data.replace(b"\r\n", b"\n")
-        bad = sorted({byte for byte in data if (byte < 0x20 and byte not in (0x09, 0x0A, 0x0D)) or byte == 0x7F})
+        bad = sorted({byte for byte in data if byte in self._REFUSED})
         if bad:
-            raise TransportError(
-                f"{self.target}: cannot send control character 0x{bad[0]:02x} through telnet's terminal",
-                hint="the terminal would act on it (interrupt, erase, escape); use tcp:// for binary data",
+            raise ScriptError(
+                f"{self.target}: cannot send the byte 0x{bad[0]:02x} through telnet's terminal (nothing was sent)",
+                hint="the terminal or telnet would act on it (interrupt, erase, echo); use tcp:// for such data",
             )
         if any(len(line) > 4000 for line in data.split(b"\n")):
-            raise TransportError(f"{self.target}: a line over 4000 bytes cannot pass through telnet's terminal")
+            raise ScriptError(f"{self.target}: a line over 4000 bytes cannot pass through telnet's terminal")
         return data
 
-    def _filter(self, data: bytes) -> bytes:
+    def _filter(self, data: bytes) -> bytes | None:
+        """Hold back a closing line until the next read says whether the connection ended."""
+        data, self._held = self._held + data, b""
         if data.endswith(self.CLOSED_LINE):
-            head = data[: -len(self.CLOSED_LINE)]
-            if not head or head.endswith(b"\n"):
-                return head
-        return data
+            data, self._held = data[: -len(self.CLOSED_LINE)], self.CLOSED_LINE
+        return data or None  # never b"": that would mean end of file
 
     def _ended(self) -> bytes:
         # telnet exits 1 whenever the server closes: that is an ordinary end of file.
-        _reap(self._child)
-        self._closed = True
+        self.close()
         return b""
 
     def _echo_off(self) -> None:
@@ -203,19 +222,28 @@ class TelnetTransport(SpawnTransport):
             pass  # the child is gone: nothing is echoed any more
 
 
-def _spawn(target: Target, argv: list[str], *, raw: bool) -> pexpect.spawn:
+def _spawn(target: Target, argv: list[str], prepare_terminal: object) -> pexpect.spawn:
+    for part in (*argv, *(value for pair in target.env for value in pair), target.cwd or ""):
+        if "\0" in part:
+            raise ScriptError(f"cannot start {target}: a command, env or cwd value contains a NUL byte")
     env = {**os.environ, **dict(target.env)} if target.env else None
     if target.cwd is not None and not os.path.isdir(target.cwd):
         raise ConnectFailed(f"cannot start {target}: no such directory {target.cwd!r} (cwd)")
+    program = argv[0]
+    if target.cwd and "/" in program and not os.path.isabs(program):
+        program = os.path.join(target.cwd, program)  # ./tool is relative to `cwd`, as in a shell there
+    # Ctrl-C or SIGTERM while pexpect is half-way through setting up would leave a child
+    # nobody owns: hold them until the child exists (the child unblocks them for itself).
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     try:
         child = pexpect.spawn(
-            argv[0],
+            program,
             argv[1:],
             env=env,
             cwd=target.cwd,
             echo=False,
             timeout=None,
-            preexec_fn=_raw_stdin if raw else None,
+            preexec_fn=prepare_terminal,
         )
     except pexpect.ExceptionPexpect as exc:
         reason = str(exc).splitlines()[0]
@@ -224,15 +252,49 @@ def _spawn(target: Target, argv: list[str], *, raw: bool) -> pexpect.spawn:
         raise ConnectFailed(f"cannot start {target}: {reason}") from None
     except OSError as exc:
         raise ConnectFailed(f"cannot start {target}: {exc.strerror or exc}") from None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     # Closing should not take long: the child got SIGHUP when its terminal went away.
     child.delayafterclose = 0.01
     child.delayafterterminate = 0.01
     return child
 
 
-def _raw_stdin() -> None:
+def _raw_terminal() -> None:
     """In the child, before exec: the pty passes bytes unchanged (no echo, no CR/LF mapping)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     tty.setraw(0)
+
+
+_SPECIAL_KEYS = (
+    "VINTR",
+    "VQUIT",
+    "VSUSP",
+    "VEOF",
+    "VDISCARD",
+    "VLNEXT",
+    "VREPRINT",
+    "VWERASE",
+    "VKILL",
+    "VSTART",
+    "VSTOP",
+)
+
+
+def _quiet_terminal() -> None:
+    """In telnet's child, before exec: no terminal key that data could press by accident.
+
+    telnet copies its interrupt, quit, suspend… keys from the terminal and compares incoming
+    bytes with them ignoring the 8th bit; pointing them all at DEL (which is refused) means
+    no byte of UTF-8 text can trigger them.
+    """
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    attrs = termios.tcgetattr(0)
+    for name in _SPECIAL_KEYS:
+        index = getattr(termios, name, None)
+        if index is not None:
+            attrs[6][index] = b"\x7f"
+    termios.tcsetattr(0, termios.TCSANOW, attrs)
 
 
 def _reap(child: pexpect.spawn) -> None:
