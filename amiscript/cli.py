@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -131,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "json"), default="text", help="text (default) or json for editors and CI"
     )
 
+    new = commands.add_parser(
+        "new",
+        help="write a commented starter script",
+        description="Write NAME.yaml (or the path given): a commented script that logs in, runs one action "
+        "and checks its answer. It passes `check` and runs with `run --simulate`.",
+    )
+    new.add_argument("name", metavar="NAME", help="the script's name, or a path ending in .yaml")
+    new.add_argument("--force", action="store_true", help="overwrite the file if it exists")
+
     sim = commands.add_parser(
         "simulate",
         help="serve the built-in AMI simulator",
@@ -182,6 +192,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
             return _check(args.scripts, args.format, out)
         if args.command == "simulate":
             return _simulate(args, out)
+        if args.command == "new":
+            return _new(args.name, args.force, out)
         parser.print_help(out)
         return 2
     except ScriptErrors as errors:
@@ -383,6 +395,23 @@ def _diagnostic_json(diagnostic: Diagnostic) -> dict[str, object]:
         "message": diagnostic.message,
         "hint": diagnostic.hint,
     }
+
+
+def _new(name: str, force: bool, out: TextIO) -> int:
+    from amiscript.script.starter import starter
+
+    path = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    stem = path.stem
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", stem):
+        raise UsageError(f"new: {stem!r} is not a usable script name (letters, digits, . _ -)")
+    if path.exists() and not force:
+        raise UsageError(f"new: {path} exists; choose another name or pass --force")
+    try:
+        path.write_text(starter(stem), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"new: cannot write {path}: {exc.strerror or exc}") from None
+    out.write(f"wrote {path}; try: amiscript run {path} --simulate\n")
+    return 0
 
 
 # -- simulate -------------------------------------------------------------------------------

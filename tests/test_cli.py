@@ -139,10 +139,10 @@ def test_timeout_option_overrides_the_default_and_the_failure_names_the_step(tmp
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("steps:\n  - print: [oops\n", ":3:1: YAML syntax error"),
+        ("steps:\n  - print: [oops\n", ":2:12: YAML syntax error while parsing a flow sequence"),
         ("steps:\n  - prnt: hi\n", ":2:5: unknown step 'prnt' (did you mean 'print'?)"),
         ("timeout: x\nsteps: []\n", ":1:10: timeout must be a number"),
-        ("steps:\n  - expect: 'a(b'\n", ":2:13: invalid regex"),
+        ("steps:\n  - expect: 'a(b'\n", ":2:17: invalid regex"),
         ("steps:\n  - print: !!python/object/apply:os.system [echo hacked]\n", ":2:12: YAML tag"),
         ("steps:\n  - print: ${nobody}\n", ":2:12: undeclared variable 'nobody'"),
         ("", ": the file is empty"),
@@ -269,7 +269,8 @@ def test_check_reports_every_problem_of_every_file_then_a_summary(tmp_path: Path
     assert result.stdout.splitlines() == [
         f"{bad}:1:1: error: unknown key 'timeot' in the script (did you mean 'timeout'?)",
         f"{bad}:3:5: error: unknown step 'sned' (did you mean 'send'?)",
-        f"{bad}:4:13: error: invalid regex '(a': missing ) at position 2",
+        f"{bad}:4:16: error: invalid regex '(a': missing ) at position 2 (a ( [ {{ + * ? \\ or | that should match "
+        "itself needs a backslash before it, e.g. \\()",
         f"{gone}: error: no such file (check the path)",
         "3 scripts checked: 4 errors, 0 warnings",
     ]
@@ -381,3 +382,14 @@ def test_the_excerpt_masks_a_secret_written_in_the_script(tmp_path: Path) -> Non
     assert result.returncode == 1
     assert '    6 |   - send: "Secret: ****\\n"' in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_new_writes_a_starter_that_passes_check_and_runs_against_the_simulator(tmp_path: Path) -> None:
+    result = subprocess.run([*AMISCRIPT, "new", "mycheck"], capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    assert (result.returncode, result.stdout) == (0, "wrote mycheck.yaml; try: amiscript run mycheck.yaml --simulate\n")
+    script = tmp_path / "mycheck.yaml"
+    assert amiscript("check", str(script)).stdout == "1 script checked: 0 errors, 0 warnings\n"
+    run = amiscript("run", str(script), "--simulate")
+    assert (run.returncode, run.stdout) == (0, "OK: 124@default has 2 new and 1 old messages\n")
+    again = subprocess.run([*AMISCRIPT, "new", "mycheck"], capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    assert again.returncode == 2 and "exists" in again.stderr

@@ -74,12 +74,12 @@ def test_send_newline_mode_defaults_to_crlf_and_can_be_changed() -> None:
 @pytest.mark.parametrize(
     ("text", "where", "words"),
     [
-        ("steps:\n  - print: [unclosed\n", "t.yaml:3:1", "YAML syntax error"),
+        ("steps:\n  - print: [unclosed\n", "t.yaml:2:12", "YAML syntax error"),
         ("steps:\n  - prnt: hello\n", "t.yaml:2:5", "did you mean 'print'"),
         ("stepz: []\n", "t.yaml:1:1", "did you mean 'steps'"),
         ("timeout: soon\nsteps: []\n", "t.yaml:1:10", "number of seconds"),
         ("timeout: -1\nsteps: []\n", "t.yaml:1:10", "greater than 0"),
-        ("steps:\n  - expect: '(unclosed'\n", "t.yaml:2:13", "invalid regex"),
+        ("steps:\n  - expect: '(unclosed'\n", "t.yaml:2:23", "invalid regex"),
         ("steps:\n  - print: ${nobody}\n", "t.yaml:2:12", "undeclared variable 'nobody'"),
         ("vars:\n  mailbox: x\nsteps:\n  - print: ${mailbx}\n", "t.yaml:4:12", "did you mean 'mailbox'"),
         ("steps:\n  - print: !!python/object/apply:os.system [ls]\n", "t.yaml:2:12", "tag"),

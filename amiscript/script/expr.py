@@ -161,7 +161,9 @@ class _Parser:
     def take(self) -> tuple[str, str]:
         token = self.peek()
         if token is None:
-            raise ScriptError(f"expression {self.text!r} ends too early", self.where)
+            raise ScriptError(
+                f"expression {self.text!r} ends too early", self.where, hint="e.g. new <= 10, or version =~ '^22'"
+            )
         self.pos += 1
         return token
 
@@ -199,7 +201,11 @@ class _Parser:
                 try:
                     regex.compile(right.value)
                 except regex.error as exc:
-                    raise ScriptError(f"invalid regex {right.value!r} in expression: {exc}", self.where) from None
+                    raise ScriptError(
+                        f"invalid regex {right.value!r} in expression: {exc}",
+                        self.where,
+                        hint="a ( [ or { that should match itself needs a backslash before it",
+                    ) from None
             return Compare(token[1], left, right)
         return left
 

@@ -135,7 +135,11 @@ class _Builder:
 
     def mapping(self, node: YNode, what: str) -> YMap:
         if not isinstance(node, YMap):
-            raise ScriptError(f"{what} must be a mapping, not {describe(node)}", node.location)
+            raise ScriptError(
+                f"{what} must be a mapping, not {describe(node)}",
+                node.location,
+                hint="write `key: value` lines" + (" such as `steps:`" if what == "a script" else ""),
+            )
         return node
 
     def text(self, node: YNode, what: str) -> YStr:
@@ -163,15 +167,19 @@ class _Builder:
         try:
             number = float(value)
         except ValueError:
-            raise ScriptError(f"{what} must be a number of seconds, not {value!r}", value.location) from None
+            raise ScriptError(
+                f"{what} must be a number of seconds, not {value!r}", value.location, hint=f"e.g. {what}: 5"
+            ) from None
         if number != number or abs(number) > MAX_SECONDS:
             raise ScriptError(
-                f"{what} must be a number of seconds up to {MAX_SECONDS:g}, not {value!r}", value.location
+                f"{what} must be a number of seconds up to {MAX_SECONDS:g}, not {value!r}",
+                value.location,
+                hint=f"e.g. {what}: 30",
             )
         if positive and number <= 0:
-            raise ScriptError(f"{what} must be greater than 0, not {value!r}", value.location)
+            raise ScriptError(f"{what} must be greater than 0, not {value!r}", value.location, hint=f"e.g. {what}: 5")
         if number < 0:
-            raise ScriptError(f"{what} must not be negative, not {value!r}", value.location)
+            raise ScriptError(f"{what} must not be negative, not {value!r}", value.location, hint=f"e.g. {what}: 0.5")
         return number
 
     def boolean(self, node: YNode, what: str) -> bool:
@@ -181,7 +189,7 @@ class _Builder:
             return True
         if lowered in ("false", "no"):
             return False
-        raise ScriptError(f"{what} must be true or false, not {value!r}", value.location)
+        raise ScriptError(f"{what} must be true or false, not {value!r}", value.location, hint=f"{what}: true")
 
     def match_max(self, node: YNode) -> int:
         value = self.text(node, "match_max")
@@ -198,7 +206,9 @@ class _Builder:
             return Newline(value.lower())
         except ValueError:
             choices = ", ".join(mode.value for mode in Newline)
-            raise ScriptError(f"newline must be one of {choices}, not {value!r}", value.location) from None
+            raise ScriptError(
+                f"newline must be one of {choices}, not {value!r}", value.location, hint="newline: lf"
+            ) from None
 
     # -- the script ------------------------------------------------------------------------
 
@@ -359,7 +369,9 @@ class _Builder:
             return ()
         if not isinstance(node, YList):
             raise ScriptError(
-                f"steps must be a list (each item starting with `- `), not {describe(node)}", node.location
+                f"steps must be a list (each item starting with `- `), not {describe(node)}",
+                node.location,
+                hint="e.g. steps: [{print: hello}], or one `- print: hello` per line",
             )
         built = (self.attempt(lambda item=item: self.step(item, newline), None) for item in node)
         return tuple(step for step in built if step is not None)
@@ -425,7 +437,9 @@ class _Builder:
             return self.include(item, where)
         code_text = self.text(value, "exit")
         if not _DIGITS.fullmatch(code_text) or int(code_text) > 255:
-            raise ScriptError(f"exit takes a status from 0 to 255, not {str(code_text)!r}", code_text.location)
+            raise ScriptError(
+                f"exit takes a status from 0 to 255, not {str(code_text)!r}", code_text.location, hint="e.g. exit: 1"
+            )
         return Exit(int(code_text), where)
 
     # -- AMI steps -------------------------------------------------------------------------
@@ -438,7 +452,7 @@ class _Builder:
                 raise ScriptError(f"login needs `{key}`", spec.location, hint="login: {username: ..., secret: ...}")
         auth = self.template(spec["auth"], "auth") if "auth" in spec else parse_template("plain", spec.location)
         if auth.is_literal and auth.raw.lower() not in AUTH_METHODS:
-            raise ScriptError(f"auth must be plain or md5, not {auth.raw!r}", auth.location)
+            raise ScriptError(f"auth must be plain or md5, not {auth.raw!r}", auth.location, hint="auth: md5")
         return Login(
             self.template(spec["username"], "username"),
             self.template(spec["secret"], "secret"),
@@ -460,9 +474,12 @@ class _Builder:
                 raise ScriptError(
                     f"header {name!r} is given twice (as {seen[name.lower()]!r} too); AMI names ignore case",
                     spec.key_locations[name],
+                    hint="keep one of them",
                 )
             seen[name.lower()] = name
-            headers.append((name, self.template(value, f"header {name}")))
+            template = self.template(value, f"header {name}")
+            self.no_line_breaks(template, f"the {name} header")
+            headers.append((name, template))
         if not any(name.lower() == "action" for name, _ in headers):
             raise ScriptError("an action needs an `Action:` header", spec.location, hint="e.g. action: {Action: Ping}")
         save = ()
@@ -474,7 +491,11 @@ class _Builder:
         list_var = self.var_name(self.text(item["list"], "list"), item["list"].location) if "list" in item else None
         items = self.items_check(item["items"]) if "items" in item else None
         if items is not None and list_var is None:
-            raise ScriptError("`items` checks a list: add `list: NAME` to collect it", item.key_locations["items"])
+            raise ScriptError(
+                "`items` checks a list, but this action collects none",
+                item.key_locations["items"],
+                hint="add `list: NAME` to the step",
+            )
         return Action(
             tuple(headers),
             save,
@@ -489,7 +510,9 @@ class _Builder:
     def wait_event(self, item: YMap, newline: Newline, where: Location) -> WaitEvent:
         matches = self.matchers(item["wait_event"], "wait_event")
         if not matches:
-            raise ScriptError("wait_event needs at least one header to match, such as Event: Hangup", where)
+            raise ScriptError(
+                "wait_event needs at least one header to match", where, hint="e.g. wait_event: {Event: Hangup}"
+            )
         return WaitEvent(
             matches,
             self.whole(item["count"], "count", 1) if "count" in item else 1,
@@ -524,7 +547,11 @@ class _Builder:
         if (low is not None and high is not None and low > high) or (
             exact is not None and ((low is not None and exact < low) or (high is not None and exact > high))
         ):
-            raise ScriptError("items: count, min and max contradict each other; no list could pass", spec.location)
+            raise ScriptError(
+                "items: count, min and max contradict each other; no list could pass",
+                spec.location,
+                hint="min must not exceed max, and count must lie between them",
+            )
         return ItemsCheck(
             bounds["count"],
             bounds["min"],
@@ -553,7 +580,11 @@ class _Builder:
 
     def repeat(self, item: YMap, newline: Newline, where: Location) -> Repeat:
         if "until" not in item and "limit" not in item:
-            raise ScriptError("repeat needs `until:` (the condition that ends it) or `limit:` (how many times)", where)
+            raise ScriptError(
+                "repeat needs `until:` (the condition that ends it) or `limit:` (how many times)",
+                where,
+                hint="e.g. until: len(channels) > 0 and limit: 10",
+            )
         return Repeat(
             self.steps(item["repeat"], newline),
             self.expression(item["until"], "until") if "until" in item else None,
@@ -565,7 +596,11 @@ class _Builder:
     def include(self, item: YMap, where: Location) -> Include:
         path_text = self.text(item["include"], "include")
         if "${" in path_text:
-            raise ScriptError("an include path is read when the script loads; it cannot use variables", where)
+            raise ScriptError(
+                "an include path is read when the script loads; it cannot use variables",
+                where,
+                hint="write the path itself; pass values with the include's `vars:`",
+            )
         base = Path(self.file).parent
         path = Path(path_text) if Path(path_text).is_absolute() else base / path_text
         if path.resolve() in self.including:
@@ -574,7 +609,11 @@ class _Builder:
         if len(self.including) >= MAX_INCLUDE_DEPTH:
             raise ScriptError(f"includes nested deeper than {MAX_INCLUDE_DEPTH}", path_text.location)
         if not path.is_file():
-            raise ScriptError(f"included file {str(path)!r} does not exist", path_text.location)
+            raise ScriptError(
+                f"included file {str(path_text)!r} does not exist",
+                path_text.location,
+                hint="an include path is relative to the folder of the file that includes it",
+            )
         included = load_script(path, _including=self.including)
         given: list[tuple[str, Template]] = []
         if "vars" in item:
@@ -596,11 +635,23 @@ class _Builder:
 
     # -- small values ------------------------------------------------------------------------
 
+    def no_line_breaks(self, template: Template, what: str) -> None:
+        """Text written in the script itself obeys the same rule as substituted values."""
+        for part in template.parts:
+            if isinstance(part, str) and any(char in part for char in "\r\n\0"):
+                raise ScriptError(
+                    f"{what} contains a line break or NUL; it would add lines to the packet",
+                    template.location,
+                    hint="one header per key; a value is one line",
+                )
+
     def whole(self, node: YNode, what: str, minimum: int) -> int:
         value = self.text(node, what)
         if not _DIGITS.fullmatch(value) or int(value) < minimum:
             raise ScriptError(
-                f"{what} must be a whole number of at least {minimum}, not {str(value)!r}", value.location
+                f"{what} must be a whole number of at least {minimum}, not {str(value)!r}",
+                value.location,
+                hint=f"e.g. {what}: {max(minimum, 1)}",
             )
         return int(value)
 
@@ -654,6 +705,7 @@ class _Builder:
                 raise ScriptError(
                     "each alternative needs exactly one of `re`, `text`, `eof`, `timeout`",
                     alt.location,
+                    hint="give each pattern its own `- re:` or `- text:` item",
                 )
             key = matchers[0]
             if key in ("eof", "timeout"):
@@ -679,7 +731,11 @@ class _Builder:
             compiled = compile_pattern(kind, source)
         except regex.error as exc:
             position = f" at position {exc.pos}" if exc.pos is not None else ""
-            raise ScriptError(f"invalid regex {source.raw!r}: {exc.msg}{position}", source.location) from None
+            raise ScriptError(
+                f"invalid regex {source.raw!r}: {exc.msg}{position}",
+                _column_of(node, exc.pos),
+                hint="a ( [ { + * ? \\ or | that should match itself needs a backslash before it, e.g. \\(",
+            ) from None
         captures = tuple(compiled.groupindex)
         return Pattern(kind, source, then, source.location, captures)
 
@@ -732,6 +788,17 @@ class _Builder:
 
 
 _DIGITS = regex.compile(r"[0-9]{1,10}")
+
+
+def _column_of(node: YNode, offset: int | None) -> Location:
+    """Where in the file a character of a one-line scalar is (its start if that is unclear)."""
+    where = node.location
+    text = str(node)
+    if offset is None or not isinstance(node, YStr) or "\n" in text or node.style in ("|", ">"):
+        return where
+    if (node.style == "'" and "'" in text) or (node.style == '"' and ("\\" in text or '"' in text)):
+        return where  # escapes make the file's columns differ from the text's
+    return Location(where.file, where.line, where.column + offset + (1 if node.style else 0))
 
 
 def _position(error: ScriptError) -> tuple[str, int, int]:

@@ -32,6 +32,7 @@ class YStr(str):
 
     location: Location
     quoted: bool
+    style: str | None  # None (plain), "'", '"', "|" or ">"
 
 
 class YMap(dict):  # type: ignore[type-arg]
@@ -68,7 +69,7 @@ def load_yaml_file(path: Path, display: str | None = None) -> YNode:
     if len(raw) > MAX_FILE_BYTES:
         raise ScriptError(f"file is larger than {MAX_FILE_BYTES // 1024} KiB; refusing to load it", whole)
     if b"\0" in raw:
-        raise ScriptError("binary file (contains NUL bytes), not a YAML script", whole)
+        raise ScriptError("binary file (contains NUL bytes), not a YAML script", whole, hint="is this the right file?")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -100,10 +101,14 @@ def parse_yaml(text: str, name: str) -> YNode:
     try:
         nodes = list(yaml.compose_all(text, Loader=_PlainLoader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        problem = (exc.problem or "invalid YAML").replace("'<stream end>'", "the end of the file")
+        mark = exc.problem_mark
+        # Ran off the end of the file: what is unclosed is where its context began.
+        if exc.context_mark is not None and (mark is None or "end of the file" in problem):
+            mark = exc.context_mark
         where = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ScriptError(f"YAML syntax error: {problem}", where) from None
+        context = f" {exc.context}" if exc.context and mark is exc.context_mark else ""
+        raise ScriptError(f"YAML syntax error{context}: {problem}", where, hint=_syntax_hint(problem)) from None
     except yaml.YAMLError as exc:
         raise ScriptError(f"YAML error: {exc}", Location(name, 0)) from None
     except RecursionError:
@@ -115,8 +120,19 @@ def parse_yaml(text: str, name: str) -> YNode:
         raise ScriptError(
             "more than one YAML document (`---`) in a script",
             _loc(name, second.start_mark) if second is not None else Location(name, 1),
+            hint="one script per file: remove the `---` and what follows, or split the file",
         )
     return _build(nodes[0], name, _Budget(), 0)
+
+
+def _syntax_hint(problem: str) -> str:
+    if "'\\t'" in problem:
+        return "indent with spaces, not tabs"
+    if "end of the file" in problem:
+        return "a bracket or quote opened here is never closed"
+    if "mapping values are not allowed" in problem:
+        return "quote a value that contains ': ', e.g. print: \"a: b\""
+    return "check the indentation and quoting of this line and the one above"
 
 
 def _loc(name: str, mark: yaml.Mark) -> Location:
@@ -132,7 +148,7 @@ def _build(node: yaml.Node, name: str, budget: _Budget, depth: int) -> YNode:
         raise ScriptError(f"YAML nested deeper than {MAX_DEPTH} levels; refusing to load", where)
     if node.tag not in _STANDARD_TAGS:
         raise ScriptError(
-            f"YAML tag {node.tag!r} is not allowed",
+            f"YAML tag {node.tag.replace('tag:yaml.org,2002:', '!!')!r} is not allowed",
             where,
             hint="scripts are plain data; remove the tag",
         )
@@ -140,6 +156,7 @@ def _build(node: yaml.Node, name: str, budget: _Budget, depth: int) -> YNode:
         scalar = YStr(node.value)
         scalar.location = where
         scalar.quoted = node.style in ("'", '"', "|", ">")
+        scalar.style = node.style
         return scalar
     if isinstance(node, yaml.SequenceNode):
         items = YList(_build(item, name, budget, depth + 1) for item in node.value)
@@ -153,7 +170,7 @@ def _build(node: yaml.Node, name: str, budget: _Budget, depth: int) -> YNode:
         if not isinstance(key_node, yaml.ScalarNode):
             raise ScriptError("a mapping key must be a plain name, not a list or mapping", key_where)
         if key_node.tag == "tag:yaml.org,2002:merge" or key_node.value == "<<":
-            raise ScriptError("YAML merge keys (`<<`) are not supported", key_where)
+            raise ScriptError("YAML merge keys (`<<`) are not supported", key_where, hint="write the keys out in full")
         key = str(_build(key_node, name, budget, depth + 1))
         if key in mapping:
             first = mapping.key_locations[key]
