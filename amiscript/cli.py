@@ -132,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "json"), default="text", help="text (default) or json for editors and CI"
     )
 
+    commands.add_parser(
+        "schema",
+        help="print the JSON Schema of the script language (for editors)",
+        description="Print the JSON Schema of the script language: point your editor's YAML support at it for "
+        "completion, hover help and checks as you type (see docs/editors.md).",
+    )
     new = commands.add_parser(
         "new",
         help="write a commented starter script",
@@ -192,6 +198,11 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
             return _check(args.scripts, args.format, out)
         if args.command == "simulate":
             return _simulate(args, out)
+        if args.command == "schema":
+            from amiscript.script.schema import schema_text
+
+            out.write(schema_text())
+            return 0
         if args.command == "new":
             return _new(args.name, args.force, out)
         parser.print_help(out)

@@ -44,40 +44,27 @@ from amiscript.script.model import (
     VarSpec,
     WaitEvent,
 )
+from amiscript.script.schema import (
+    ALTERNATIVE_KEYS,
+    CONNECT_KEYS,
+    HANDLER_KEYS,
+    ITEMS_KEYS,
+    LOGIN_KEYS,
+    MATCHER_KEYS,
+    STEP_KINDS,
+    STEP_OPTIONS,
+    TOP_KEYS,
+    VAR_KEYS,
+)
 from amiscript.script.template import NAME, Template, Value, parse_template
 from amiscript.script.yamlnodes import YList, YMap, YNode, YStr, describe, load_yaml_file, parse_yaml
 
-TOP_KEYS = (
-    "name", "description", "vars", "connect", "timeout", "newline", "match_max", "event_backlog", "on", "steps",
-)  # fmt: skip
-VAR_KEYS = ("default", "required", "secret", "help")
-CONNECT_KEYS = ("transport", "host", "port", "timeout", "command", "env", "cwd")
 SPAWN_KEYS = ("command", "env", "cwd")
-HANDLER_KEYS = ("eof", "timeout")
-STEP_KINDS = (
-    "send", "expect", "print", "fail", "set", "sleep", "exit",
-    "login", "action", "wait_event", "assert", "foreach", "repeat", "include",
-)  # fmt: skip
-STEP_OPTIONS = {
-    "send": ("newline", "allow_line_breaks"),
-    "expect": ("then", "timeout"),
-    "login": ("timeout", "on_error"),
-    "action": ("save", "expect", "list", "items", "timeout", "on_error"),
-    "wait_event": ("count", "list", "timeout", "on_timeout"),
-    "assert": ("message",),
-    "foreach": ("as", "steps"),
-    "repeat": ("until", "limit", "delay"),
-    "include": ("vars",),
-}
-LOGIN_KEYS = ("username", "secret", "events", "auth")
 AUTH_METHODS = ("plain", "md5")
-ITEMS_KEYS = ("count", "min", "max", "every", "any")
-MATCHER_KEYS = ("re", "text")
 # Variables every AMI step sets: the answer's Response, Message, Output text, and why it failed.
 AMI_RESULT_VARS = ("response", "message", "output", "error")
 MAX_INCLUDE_DEPTH = 16
 T = TypeVar("T")
-ALTERNATIVE_KEYS = ("re", "text", "then", "eof", "timeout")
 
 
 def load_script(path: str | Path, *, _including: tuple[Path, ...] = ()) -> Script:

@@ -1,0 +1,277 @@
+"""The script language's structure, once: the JSON Schema editors use, and the key tables the
+loader checks against. Both come from the tables below, so they cannot disagree.
+
+`amiscript schema` prints the schema; docs/editors.md shows how to point an editor at it.
+Values are typed loosely (a number may be written as text) because amiscript reads every
+scalar as the text the author typed and decides itself what is a number.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+Json = dict[str, Any]
+
+TEXT: Json = {"type": "string"}
+NUMBER: Json = {"type": ["number", "string"], "pattern": r"^\s*[0-9.eE+-]+\s*$"}
+WHOLE: Json = {"type": ["integer", "string"], "pattern": r"^\s*[0-9]+\s*$"}
+BOOLEAN: Json = {"type": ["boolean", "string"], "enum": [True, False, "true", "false", "yes", "no"]}
+STEPS: Json = {"$ref": "#/definitions/steps"}
+MATCHERS: Json = {"$ref": "#/definitions/matchers"}
+
+
+def key(schema: Json, description: str, example: Any) -> Json:
+    return {**schema, "description": description, "examples": [example]}
+
+
+TOP: dict[str, Json] = {
+    "name": key(TEXT, "A short name for reports.", "vmcount"),
+    "description": key(TEXT, "What the script checks.", "Count messages in a voicemail box"),
+    "vars": key({"$ref": "#/definitions/vars"}, "The variables the script uses, with defaults.", {"mailbox": "123"}),
+    "connect": key({"$ref": "#/definitions/connect"}, "Where to connect.", {"host": "127.0.0.1", "port": "5038"}),
+    "timeout": key(NUMBER, "Seconds each step waits for its answer by default (10).", 10),
+    "newline": key({"enum": ["crlf", "lf"]}, "How a newline in `send` text goes out (crlf).", "crlf"),
+    "match_max": key(WHOLE, "Characters of received text kept for matching (1048576).", 1048576),
+    "event_backlog": key(WHOLE, "Events kept for wait_event while other AMI steps wait (1000).", 1000),
+    "on": key({"$ref": "#/definitions/handlers"}, "Handlers for end of file and timeout.", {"eof": [{"exit": 1}]}),
+    "steps": key(STEPS, "The steps, in order.", [{"print": "hello"}]),
+}
+VAR_OPTIONS: dict[str, Json] = {
+    "default": key(TEXT, "The value when none is given.", "123@default"),
+    "required": key(BOOLEAN, "The run stops (exit 2) if no value is given.", True),
+    "secret": key(BOOLEAN, "Mask the value as **** in every output.", True),
+    "help": key(TEXT, "What the value means; shown when it is missing.", "the mailbox to query"),
+}
+CONNECT: dict[str, Json] = {
+    "transport": key({"type": "string"}, "tcp (default), telnet or spawn.", "tcp"),
+    "host": key(TEXT, "Host for tcp and telnet (127.0.0.1).", "pbx.example.net"),
+    "port": key({"type": ["integer", "string"]}, "Port for tcp and telnet (5038).", "5038"),
+    "timeout": key({"type": ["number", "string"]}, "Seconds to wait for the connection (10).", 5),
+    "command": key(
+        {"type": "array", "items": TEXT, "minItems": 1},
+        "spawn: the program and its arguments.",
+        ["ssh", "pbx", "nc", "localhost", "5038"],
+    ),
+    "env": key({"type": "object", "additionalProperties": TEXT}, "spawn: added to the environment.", {"LC_ALL": "C"}),
+    "cwd": key(TEXT, "spawn: working directory.", "/tmp"),
+}
+HANDLERS: dict[str, Json] = {
+    "eof": key(STEPS, "Run on end of file, or when the connection fails or breaks.", [{"print": "Failed to connect."}]),
+    "timeout": key(STEPS, "Run when an expect times out with no handler of its own.", [{"fail": "No answer."}]),
+}
+LOGIN: dict[str, Json] = {
+    "username": key(TEXT, "The manager.conf user.", "admin"),
+    "secret": key(TEXT, "Its secret (masked everywhere).", "${secret}"),
+    "events": key(TEXT, "The Events header, as typed: on, off, or classes.", "off"),
+    "auth": key(TEXT, "plain (default) or md5: Challenge, then the key; the secret never crosses the wire.", "md5"),
+}
+ITEMS: dict[str, Json] = {
+    "count": key(WHOLE, "The list must have exactly this many items.", 0),
+    "min": key(WHOLE, "At least this many items.", 1),
+    "max": key(WHOLE, "At most this many items.", 10),
+    "every": key(MATCHERS, "Headers every item must match.", {"Event": "Status"}),
+    "any": key(MATCHERS, "Headers at least one item must match.", {"Channel": {"re": "^PJSIP/100-"}}),
+}
+ON_ERROR = key(STEPS, "Run instead of failing when the answer is an Error or a check fails.", [{"fail": "Failed."}])
+STEP_TIMEOUT = key(NUMBER, "Seconds this step waits (overrides `timeout`).", 5)
+
+# What a step needs beyond its own key: options it cannot do without, or cannot have.
+STEP_REQUIRES: dict[str, Json] = {
+    "foreach": {"required": ["foreach", "as", "steps"]},
+    "repeat": {"anyOf": [{"required": ["until"]}, {"required": ["limit"]}]},
+    "expect": {"if": {"properties": {"expect": {"type": "array"}}}, "then": {"not": {"required": ["then"]}}},
+}
+
+# step kind -> (its own value, {option: schema}, description, example)
+STEP_SPECS: dict[str, tuple[Json, dict[str, Json], str, Any]] = {
+    "send": (
+        TEXT,
+        {
+            "newline": key({"enum": ["crlf", "lf"]}, "This step's newline mode.", "lf"),
+            "allow_line_breaks": key(BOOLEAN, "Let substituted values hold CR/LF (you take responsibility).", True),
+        },
+        "Send text; a newline goes out as CR LF.",
+        "Action: Ping\n\n",
+    ),
+    "expect": (
+        {
+            "oneOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "items": {"$ref": "#/definitions/alternative"}, "minItems": 1},
+            ]
+        },
+        {
+            "then": key(STEPS, "Steps to run when the regex matches.", [{"print": "Connected."}]),
+            "timeout": STEP_TIMEOUT,
+        },
+        "Wait for a regex, or the earliest of several alternatives.",
+        "Response:\\s*Success",
+    ),
+    "print": (TEXT, {}, "Write a line to standard output.", "New messages: ${new}"),
+    "fail": (TEXT, {}, "Write the message, stop, exit 1.", "Login failed."),
+    "set": ({"type": "object", "additionalProperties": TEXT}, {}, "Set variables.", {"total": "${new}/${old}"}),
+    "sleep": (NUMBER, {}, "Wait this many seconds.", 0.5),
+    "exit": (WHOLE, {}, "Stop with this exit status (0-255).", 0),
+    "login": (
+        {"type": "object", "properties": LOGIN, "required": ["username", "secret"], "additionalProperties": False},
+        {
+            "timeout": STEP_TIMEOUT,
+            "on_error": ON_ERROR,
+        },
+        "Log in to the AMI; a refused login fails with the server's message.",
+        {"username": "admin", "secret": "x"},
+    ),
+    "action": (
+        {"type": "object", "additionalProperties": TEXT, "minProperties": 1},
+        {
+            "save": key(
+                {"type": "object", "additionalProperties": TEXT},
+                "Variables from headers of the answer.",
+                {"new": "NewMessages"},
+            ),
+            "expect": key(MATCHERS, "Headers the answer must have: exact text, or {re: ...}.", {"Message": "Success"}),
+            "list": key(TEXT, "Collect an event list (EventList: start ... Complete) into this variable.", "channels"),
+            "items": key(
+                {"type": "object", "properties": ITEMS, "additionalProperties": False},
+                "Checks on the collected list.",
+                {"min": 1},
+            ),
+            "timeout": STEP_TIMEOUT,
+            "on_error": ON_ERROR,
+        },
+        "Send one AMI action and wait for the answer with its ActionID.",
+        {"Action": "Ping"},
+    ),
+    "wait_event": (
+        {"allOf": [MATCHERS], "minProperties": 1},
+        {
+            "count": key(WHOLE, "How many matching events to wait for (1).", 2),
+            "list": key(TEXT, "Keep the matching events as a list variable.", "hangups"),
+            "timeout": STEP_TIMEOUT,
+            "on_timeout": key(STEPS, "Run instead of failing on timeout.", [{"print": "no event"}]),
+        },
+        "Wait for events whose headers match.",
+        {"Event": "Hangup"},
+    ),
+    "assert": (
+        TEXT,
+        {
+            "message": key(TEXT, "Said when the assert fails.", "too many messages"),
+        },
+        "Check an expression; a false one fails the run.",
+        "new <= 10",
+    ),
+    "foreach": (
+        {"oneOf": [TEXT, {"type": "array", "items": TEXT}]},
+        {
+            "as": key(TEXT, "The variable each item is put in.", "number"),
+            "steps": key(STEPS, "Steps to run for each item.", [{"print": "${number}"}]),
+        },
+        "Run steps for each item of a list (or comma-separated text).",
+        "${friends}",
+    ),
+    "repeat": (
+        STEPS,
+        {
+            "until": key(TEXT, "The expression that ends the loop.", "len(channels) > 0"),
+            "limit": key(WHOLE, "At most this many rounds (10).", 10),
+            "delay": key(NUMBER, "Seconds between rounds (1).", 0.5),
+        },
+        "Run steps again until a condition holds.",
+        [{"action": {"Action": "Status"}}],
+    ),
+    "include": (
+        TEXT,
+        {
+            "vars": key(
+                {"type": "object", "additionalProperties": TEXT},
+                "Values for the included script.",
+                {"username": "admin"},
+            ),
+        },
+        "Run another script's steps on this connection.",
+        "common/login.yaml",
+    ),
+}
+
+ALTERNATIVE: dict[str, Json] = {
+    "re": key(TEXT, "A regex; named groups become variables.", "NewMessages: (?P<new>\\d+)"),
+    "text": key(TEXT, "Exact text.", "Response: Success"),
+    "then": key(STEPS, "Steps to run when it matches.", [{"print": "ok"}]),
+    "eof": key(STEPS, "Steps to run on end of file.", [{"fail": "closed"}]),
+    "timeout": key(STEPS, "Steps to run on timeout.", [{"fail": "no answer"}]),
+}
+
+# The key tables the loader checks against.
+TOP_KEYS = tuple(TOP)
+VAR_KEYS = tuple(VAR_OPTIONS)
+CONNECT_KEYS = tuple(CONNECT)
+HANDLER_KEYS = tuple(HANDLERS)
+LOGIN_KEYS = tuple(LOGIN)
+ITEMS_KEYS = tuple(ITEMS)
+ALTERNATIVE_KEYS = tuple(ALTERNATIVE)
+STEP_KINDS = tuple(STEP_SPECS)
+STEP_OPTIONS = {kind: tuple(options) for kind, (_, options, _, _) in STEP_SPECS.items()}
+MATCHER_KEYS = ("re", "text")
+
+
+def schema() -> Json:
+    """The JSON Schema (draft-07, as yaml-language-server reads it)."""
+    steps_one_of = []
+    for kind, (value, options, description, example) in STEP_SPECS.items():
+        steps_one_of.append(
+            {
+                "type": "object",
+                "title": kind,
+                "description": description,
+                "properties": {kind: {**value, "description": description, "examples": [example]}, **options},
+                "required": [kind],
+                "additionalProperties": False,
+                **STEP_REQUIRES.get(kind, {}),
+            }
+        )
+    matcher = {
+        "oneOf": [
+            TEXT,
+            {"type": "object", "properties": {"re": TEXT}, "required": ["re"], "additionalProperties": False},
+            {"type": "object", "properties": {"text": TEXT}, "required": ["text"], "additionalProperties": False},
+        ]
+    }
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": "https://amiscript.invalid/schema/script-v1.json",
+        "title": "amiscript script",
+        "description": "An amiscript script: a conversation with the Asterisk Manager Interface, in steps.",
+        "type": "object",
+        "properties": TOP,
+        "required": ["steps"],
+        "additionalProperties": False,
+        "definitions": {
+            "steps": {"type": "array", "items": {"$ref": "#/definitions/step"}},
+            "step": {"oneOf": steps_one_of},
+            "vars": {
+                "type": "object",
+                "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                "additionalProperties": {
+                    "oneOf": [
+                        TEXT,
+                        {"type": "object", "properties": VAR_OPTIONS, "additionalProperties": False},
+                    ]
+                },
+            },
+            "connect": {"type": "object", "properties": CONNECT, "additionalProperties": False},
+            "handlers": {"type": "object", "properties": HANDLERS, "additionalProperties": False},
+            "alternative": {
+                "type": "object",
+                "properties": ALTERNATIVE,
+                "additionalProperties": False,
+                "oneOf": [{"required": [name]} for name in ("re", "text", "eof", "timeout")],
+            },
+            "matchers": {"type": "object", "additionalProperties": matcher},
+        },
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(schema(), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,60 @@
+"""The JSON Schema and the loader agree: every valid script passes both, every structural
+mistake fails both; and the schema file shipped in the package is the one the code makes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from amiscript.script import load_script
+from amiscript.script.schema import schema, schema_text
+from amiscript.script.yamlnodes import load_yaml_file
+
+ROOT = Path(__file__).resolve().parents[1]
+VALID = sorted((ROOT / "scripts").rglob("*.yaml")) + sorted((ROOT / "docs" / "examples").rglob("*.yaml"))
+CORPUS = ROOT / "tests" / "corpus" / "invalid"
+# Mistakes of structure (keys, shapes, types), which a schema can see. The others (an undeclared
+# variable, a bad regex, a missing include) need the loader's own checks.
+STRUCTURAL = [
+    "unknown-top-key", "unknown-step", "two-steps-one-item", "unknown-step-option", "bad-newline",
+    "steps-not-list", "step-is-text", "top-is-list", "no-steps", "var-unknown-option",
+    "connect-unknown-key", "expect-alt-two-matchers", "expect-alt-step-directly", "expect-then-beside-list",
+    "spawn-command-string", "login-missing-secret", "timeout-not-number", "exit-not-number",
+    "var-required-not-bool", "foreach-without-as", "repeat-without-until-or-limit", "empty-expect",
+    "wait-event-empty", "var-bad-name",
+]  # fmt: skip
+VALIDATOR = jsonschema.Draft7Validator(schema())
+
+
+def test_the_schema_is_a_valid_draft_7_schema_with_a_description_and_example_for_each_key() -> None:
+    jsonschema.Draft7Validator.check_schema(schema())
+    top = schema()["properties"]
+    for name, spec in top.items():
+        assert spec.get("description") and spec.get("examples"), name
+    for step in schema()["definitions"]["step"]["oneOf"]:
+        for name, spec in step["properties"].items():
+            assert spec.get("description") and spec.get("examples"), (step["title"], name)
+
+
+def test_the_shipped_schema_file_is_the_one_the_code_makes() -> None:
+    shipped = ROOT / "amiscript" / "script" / "schema.json"
+    assert shipped.read_text(encoding="utf-8") == schema_text()
+    assert json.loads(shipped.read_text(encoding="utf-8")) == schema()
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda path: path.name)
+def test_every_valid_script_passes_the_loader_and_the_schema(path: Path) -> None:
+    load_script(path)
+    errors = list(VALIDATOR.iter_errors(load_yaml_file(path)))
+    assert errors == [], [error.message for error in errors]
+
+
+@pytest.mark.parametrize("name", STRUCTURAL)
+def test_every_structural_mistake_fails_the_loader_and_the_schema(name: str) -> None:
+    path = CORPUS / f"{name}.yaml"
+    with pytest.raises(Exception):  # noqa: B017 - the corpus test pins the exact message
+        load_script(path)
+    assert not VALIDATOR.is_valid(load_yaml_file(path)), f"the schema accepts {name}"
