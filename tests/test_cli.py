@@ -393,3 +393,35 @@ def test_new_writes_a_starter_that_passes_check_and_runs_against_the_simulator(t
     assert (run.returncode, run.stdout) == (0, "OK: 124@default has 2 new and 1 old messages\n")
     again = subprocess.run([*AMISCRIPT, "new", "mycheck"], capture_output=True, text=True, cwd=tmp_path, timeout=30)
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_dry_run_shows_what_would_be_sent_and_awaited_without_connecting() -> None:
+    port = free_port()  # nothing listens: a dry run must not try
+    result = amiscript(
+        "run", VMCOUNT, "--dry-run", "--var", "mailbox=123@default", "--target", f"tcp://127.0.0.1:{port}"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1] == f"connect tcp://127.0.0.1:{port} (when the first step sends or expects)"
+    assert '38:5 print "Mailbox: 123@default"' in lines
+    assert '    44:9 send "Action: Login\\r\\nUsername: admin\\r\\nSecret: ****\\r\\n\\r\\n"' in lines
+    assert "  /Response:\\s*Error/" in lines
+    assert "  /NewMessages:\\s*(?P<new>\\d*)/ (sets new)" in lines
+    assert "secret5" not in result.stdout
+
+
+def test_dry_run_of_ami_steps_shows_the_packets_and_masks_the_secret() -> None:
+    result = amiscript("run", str(ROOT / "docs" / "examples" / "ami-steps.yaml"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert '  send "Action: Login\\r\\nAuthType: md5\\r\\nUsername: admin\\r\\nKey: md5(challenge+secret)\\r\\n' in (
+        result.stdout
+    )
+    assert 'send "Action: MailboxCount\\r\\nMailbox: 124@default\\r\\nActionID: …\\r\\n\\r\\n"' in result.stdout
+    assert "secret5" not in result.stdout
+
+
+def test_dry_run_exits_2_when_the_script_or_its_variables_are_wrong(tmp_path: Path) -> None:
+    missing = amiscript("run", VMCOUNT, "--dry-run")
+    assert missing.returncode == 2 and "variable 'mailbox' is required" in missing.stderr
+    injected = amiscript("run", VMCOUNT, "--dry-run", "--var", "mailbox=1\nAction: Command")
+    assert injected.returncode == 2 and "contains a line feed" in injected.stderr
