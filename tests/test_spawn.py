@@ -328,19 +328,18 @@ def test_the_child_is_reaped_after_success_failure_and_timeout(steps: str, outco
     assert my_children() == before
 
 
-def test_ctrl_c_ends_the_run_with_130_and_leaves_no_child(tmp_path: Path) -> None:
-    marker = f"amiscript-test-{uuid.uuid4().hex}"
-    script = tmp_path / "s.yaml"
-    script.write_text(spawn_script("  - expect: never\n    timeout: 60\n", command=SLEEPER.replace("MARKER", marker)))
-    process = subprocess.Popen([*AMISCRIPT, "run", str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def interrupt_and_check_reaped(argv: list[str], marker: str, signum: int, code: int, said: bytes) -> None:
+    """Start amiscript, wait for its child (found by ``marker``), signal it, check nothing is left."""
+    process = subprocess.Popen([*AMISCRIPT, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 10
         while not processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert processes_with(marker), "the spawned child never started"
-        process.send_signal(signal.SIGINT)
-        assert process.wait(10) == 130
-        assert b"interrupted" in process.stderr.read()  # type: ignore[union-attr]
+        assert processes_with(marker), "the child never started"
+        time.sleep(0.3)
+        process.send_signal(signum)
+        assert process.wait(10) == code
+        assert said in process.stderr.read()  # type: ignore[union-attr]
     finally:
         if process.poll() is None:
             process.kill()
@@ -349,23 +348,16 @@ def test_ctrl_c_ends_the_run_with_130_and_leaves_no_child(tmp_path: Path) -> Non
     assert processes_with(marker) == []
 
 
-def test_sigterm_also_reaps_the_child(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code", "said"), [(signal.SIGINT, 130, b"interrupted"), (signal.SIGTERM, 143, b"terminated")]
+)
+def test_ctrl_c_or_sigterm_ends_the_run_and_leaves_no_child(
+    tmp_path: Path, signum: int, code: int, said: bytes
+) -> None:
     marker = f"amiscript-test-{uuid.uuid4().hex}"
     script = tmp_path / "s.yaml"
     script.write_text(spawn_script("  - expect: never\n    timeout: 60\n", command=SLEEPER.replace("MARKER", marker)))
-    process = subprocess.Popen([*AMISCRIPT, "run", str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while not processes_with(marker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 143
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    time.sleep(0.1)
-    assert processes_with(marker) == []
+    interrupt_and_check_reaped(["run", str(script)], marker, signum, code, said)
 
 
 @needs_telnet
@@ -378,25 +370,8 @@ def test_ctrl_c_during_a_telnet_run_leaves_no_telnet_behind(tmp_path: Path) -> N
     script.write_text("connect: {transport: telnet}\nsteps:\n  - expect: never\n    timeout: 60\n")
     with tcp_peer(silent) as (host, port):
         marker = f"--\0{host}\0{port}\0"  # telnet's own command line: telnet -E -- HOST PORT
-        process = subprocess.Popen(
-            [*AMISCRIPT, "run", str(script), "--target", f"telnet://{host}:{port}"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while not processes_with(marker) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert processes_with(marker), "telnet never started"
-            time.sleep(0.3)
-            process.send_signal(signal.SIGINT)
-            assert process.wait(10) == 130
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        time.sleep(0.1)
-        assert processes_with(marker) == []
+        argv = ["run", str(script), "--target", f"telnet://{host}:{port}"]
+        interrupt_and_check_reaped(argv, marker, signal.SIGINT, 130, b"interrupted")
 
 
 @needs_telnet

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
-from typing import get_args
+from typing import TypeVar, get_args
 
 from amiscript.errors import Diagnostic, Location
 from amiscript.script.expr import Expression
 from amiscript.script.model import Exit, Expect, Fail, Include, Print, Script, Step
 from amiscript.script.template import Template
 
-_AMI_RESULTS = ("response", "message", "output", "error")
+T = TypeVar("T", Template, Expression)
 
 
 def lint(script: Script) -> list[Diagnostic]:
@@ -74,35 +74,24 @@ def _unreachable(script: Script) -> list[Diagnostic]:
     return found
 
 
-def _all_templates(value: object) -> Iterator[Template]:
-    if isinstance(value, Template):
+def _all_of(kind: type[T], value: object) -> Iterator[T]:
+    """Every Template or Expression in a script's values (an include's own file is its business)."""
+    if isinstance(value, kind):
         yield value
     elif isinstance(value, Include):
-        yield from (template for _, template in value.vars)
+        if kind is Template:
+            yield from (template for _, template in value.vars)  # type: ignore[misc]
     elif isinstance(value, (tuple, list)):
         for item in value:
-            yield from _all_templates(item)
-    elif is_dataclass(value) and not isinstance(value, Expression):
+            yield from _all_of(kind, item)
+    elif is_dataclass(value) and not isinstance(value, (Template, Expression)):
         for field in fields(value):
-            yield from _all_templates(getattr(value, field.name))
-
-
-def _all_expressions(value: object) -> Iterator[Expression]:
-    if isinstance(value, Expression):
-        yield value
-    elif isinstance(value, Include):
-        return
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            yield from _all_expressions(item)
-    elif is_dataclass(value) and not isinstance(value, Template):
-        for field in fields(value):
-            yield from _all_expressions(getattr(value, field.name))
+            yield from _all_of(kind, getattr(value, field.name))
 
 
 def _used_names(script: Script) -> set[str]:
-    used = {ref.name for template in _all_templates(script) for ref in template.refs if not ref.env}
-    used |= {name for expression in _all_expressions(script) for name in expression.names}
+    used = {ref.name for template in _all_of(Template, script) for ref in template.refs if not ref.env}
+    used |= {name for expression in _all_of(Expression, script) for name in expression.names}
     return used
 
 
