@@ -214,13 +214,13 @@ class Interpreter(AmiSteps):
         except TransportError:
             return None  # the session recorded why; waiting then meets end of file
 
-    def _transmit(self, data: bytes, shown: str, where: Location, local_eof: tuple[Step, ...] | None = None) -> bool:
+    def _transmit(self, data: bytes, shown: str, where: Location) -> bool:
         """Send bytes; on a failed or broken connection run the eof handler and return False."""
         try:
             self.session.send(self._target, data, shown, self._timeout)
             return True
         except TransportError as exc:
-            self._on_broken(exc, local_eof, where)
+            self._on_broken(exc, None, where)
             return False
 
     # -- steps -----------------------------------------------------------------------------
@@ -362,7 +362,6 @@ class Interpreter(AmiSteps):
     def _in_frame(self, frame: _Frame) -> Iterator[None]:
         """Make ``frame``'s variables and settings current for the steps run inside."""
         caller = self._frame
-        caller.values = self.values  # an assignment may have replaced nothing, but keep them in step
         self._frames.append(frame)
         self.values, self._secret_names, self._timeout = frame.values, frame.secret_names, frame.timeout
         try:
