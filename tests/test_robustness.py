@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from amiscript.engine import Interpreter
-from amiscript.errors import ConnectionLost, ScriptError
+from amiscript.errors import ConnectionLost, RunFailed, ScriptError
 from amiscript.script import load_script, load_script_text
 from amiscript.transports.base import Target
 from amiscript.transports.memory import MemoryTransport
@@ -203,3 +203,32 @@ def test_non_utf8_bytes_from_argv_are_sent_unchanged(tmp_path: Path) -> None:
         )
     assert result.returncode == 0, result.stderr
     assert received == [b"M: \xff\xfe\r\n"]
+
+
+@pytest.mark.parametrize("secret", ['pa"ss', "pa\\ss", "pa\tss", "pa\x01ss"])
+def test_dry_run_masks_secrets_that_quoting_would_escape(secret: str) -> None:
+    from amiscript.engine.dryrun import DryRun
+
+    lines: list[str] = []
+    script = load_script_text(
+        "vars:\n  pw: {default: x, secret: true}\nconnect: {}\nsteps:\n"
+        '  - send: "Secret: ${pw}\\n"\n  - set: {copy: "${pw}x"}\n  - print: "${pw}"\n',
+        "t.yaml",
+    )
+    DryRun(script, lines.append, variables={"pw": secret}, environ={}).run()
+    shown = "\n".join(lines)
+    assert "ss" not in shown.replace("steps", "").replace("Success", "")
+    assert 'send "Secret: ****\\r\\n"' in shown
+
+
+def test_a_long_secret_across_the_cut_of_last_received_is_masked_whole() -> None:
+    secret = "LEAKED" * 30
+    clock = FakeClock()
+    transport = MemoryTransport(("Q" * 150 + secret + "\r\n").encode(), on_idle=clock.advance)
+    script = load_script_text(
+        "vars:\n  token: {default: x, secret: true}\nconnect: {}\ntimeout: 1\nsteps:\n  - expect: never\n", "t.yaml"
+    )
+    with pytest.raises(RunFailed) as failure:
+        Interpreter(script, lambda t: transport, Recorder(), variables={"token": secret}, clock=clock).run()
+    assert "LEAK" not in str(failure.value) and "EAKED" not in str(failure.value)
+    assert "****" in str(failure.value)

@@ -71,6 +71,10 @@ class DryRun:
     def _line(self, depth: int, text: str) -> None:
         self._write("  " * depth + self.mask(text))
 
+    def _quote(self, text: str) -> str:
+        """Mask first: quoting escapes characters, and an escaped secret would slip past the mask."""
+        return one_line(self.mask(text), 10_000)
+
     def _at(self, step: Step) -> str:
         return f"{step.location.line}:{step.location.column}"
 
@@ -109,15 +113,15 @@ class DryRun:
     def _step(self, step: Step, depth: int) -> None:
         at = self._at(step)
         if isinstance(step, Print):
-            self._line(depth, f"{at} print {one_line(self._render(step.text), 10_000)}")
+            self._line(depth, f"{at} print {self._quote(self._render(step.text))}")
         elif isinstance(step, Fail):
-            self._line(depth, f"{at} fail {one_line(self._render(step.message), 10_000)} (exit 1)")
+            self._line(depth, f"{at} fail {self._quote(self._render(step.message))} (exit 1)")
         elif isinstance(step, Send):
             check = None if step.allow_line_breaks else refuse_line_breaks(step.location, "`send`")
             text = self._render(step.text, check)
             if step.newline is Newline.CRLF:
                 text = text.replace("\r\n", "\n").replace("\n", "\r\n")
-            self._line(depth, f"{at} send {one_line(text, 10_000)}")
+            self._line(depth, f"{at} send {self._quote(text)}")
         elif isinstance(step, Expect):
             timeout = step.timeout if step.timeout is not None else self._timeout
             self._line(depth, f"{at} expect, waiting up to {timeout:g} s for the earliest of:")
@@ -134,7 +138,7 @@ class DryRun:
         elif isinstance(step, Set):
             for name, template in step.values:
                 self.values[name] = self._render(template)
-                self._line(depth, f"{at} set {name} = {one_line(str(self.values[name]), 10_000)}")
+                self._line(depth, f"{at} set {name} = {self._quote(str(self.values[name]))}")
         elif isinstance(step, Sleep):
             self._line(depth, f"{at} sleep {step.seconds:g} s")
         elif isinstance(step, Exit):
@@ -167,7 +171,7 @@ class DryRun:
 
     def _packet(self, headers: list[tuple[str, str]]) -> str:
         try:
-            return one_line(encode_packet(headers).decode("utf-8", "surrogateescape"), 10_000)
+            return self._quote(encode_packet(headers).decode("utf-8", "surrogateescape"))
         except ValueError as exc:
             raise ScriptError(str(exc)) from None
 

@@ -425,7 +425,8 @@ class Interpreter(AmiSteps):
             self._handling.discard(kind)
 
     def _tail(self) -> str:
-        return one_line(self.mask(self.session.tail()), 200)
+        # Mask a window longer by the longest secret, then cut: a secret across the cut is masked whole.
+        return one_line(self.mask(self.session.text.tail(200 + self.mask.longest)), 200)
 
 
 def _describe(patterns: Sequence[Pattern]) -> str:

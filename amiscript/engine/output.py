@@ -40,6 +40,10 @@ class Masker:
             self._secrets.append(secret)
             self._secrets.sort(key=len, reverse=True)
 
+    @property
+    def longest(self) -> int:
+        return len(self._secrets[0]) if self._secrets else 0
+
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:

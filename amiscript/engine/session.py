@@ -211,6 +211,3 @@ class Session:
         if self._partial_line:
             self._output.received(self._mask(self._partial_line))
             self._partial_line = ""
-
-    def tail(self, size: int = 200) -> str:
-        return self.text.tail(size * 2)
