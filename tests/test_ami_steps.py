@@ -263,7 +263,11 @@ def test_wait_event_timeout_says_how_many_arrived() -> None:
     def answer(packet: Packet) -> bytes:
         return success(packet) + pkt(("Event", "Hangup"))
 
-    with pytest.raises(RunFailed, match=r"timeout after 1 s waiting for 3 event\(s\) Event=Hangup \(got 1 of 3\)"):
+    with pytest.raises(
+        RunFailed,
+        match=r"timeout after 1 s waiting for 3 event\(s\) Event=Hangup \(got 1 of 3; last received: "
+        r"Response: Success \(ActionID amiscript-[\w-]+\); Event: Hangup\)",
+    ):
         run(
             "steps:\n  - action: {Action: Ping}\n  - wait_event: {Event: Hangup}\n    count: 3\n    timeout: 1\n",
             answer,
@@ -475,3 +479,16 @@ def test_included_scripts_use_their_own_handlers_and_timeout(tmp_path: Path) -> 
     code = Interpreter(load_script(tmp_path / "outer.yaml"), lambda t: transport, output, clock=clock).run()
     assert (code, output.printed) == (0, ["inner handler, inner=yes", "outer handler, host=pbx"])
     assert clock.now == pytest.approx(60.5)
+
+
+def test_a_bad_value_known_at_the_start_stops_the_run_before_the_login_is_sent() -> None:
+    def answer(packet: Packet) -> bytes:  # pragma: no cover - nothing may be sent
+        raise AssertionError("nothing may be sent")
+
+    with pytest.raises(ScriptError, match=r"\$\{cmd\} contains a carriage return"):
+        run(
+            "vars: {cmd: x}\nsteps:\n  - login: {username: admin, secret: s}\n"
+            "  - action: {Action: Command, Command: '${cmd}'}\n",
+            answer,
+            variables={"cmd": "x\r\nAction: Originate"},
+        )

@@ -272,13 +272,20 @@ class AmiSteps(_Base):
         self._run_steps(on_error)
 
     def _wait_failed(self, outcome: Outcome, waited_for: str, timeout: float, where: Location) -> None:
+        seen = self._received_lately()
         if outcome is Outcome.EOF:
             error = self.session.broken or RunFailed(
-                f"connection closed by the peer while waiting for {waited_for}", where
+                f"connection closed by the peer while waiting for {waited_for}; {seen}", where
             )
             self._on_broken(error, None, where)
         else:
-            self._on_timeout(None, f"timeout after {timeout:g} s waiting for {waited_for}", where)
+            self._on_timeout(None, f"timeout after {timeout:g} s waiting for {waited_for}; {seen}", where)
+
+    def _received_lately(self) -> str:
+        recent = list(self.session.packets().recent)
+        if not recent:
+            return "nothing was received"
+        return "last received: " + "; ".join(self.mask(item) for item in recent)
 
     # -- wait_event ------------------------------------------------------------------------
 
@@ -325,7 +332,7 @@ class AmiSteps(_Base):
             if step.list_var is not None:
                 self._assign(step.list_var, [as_item(packet) for packet, _ in matched])
             return
-        got = f"got {len(matched)} of {step.count}"
+        got = f"got {len(matched)} of {step.count}; {self._received_lately()}"
         inbox.put_back([packet for packet, _ in matched])  # a later wait may still use them
         if result is Outcome.EOF:
             error = self.session.broken or RunFailed(

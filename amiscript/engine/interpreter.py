@@ -109,6 +109,7 @@ class Interpreter(AmiSteps):
         )
         self._handling: set[str] = set()  # global handlers now running: never re-entered
         self._frames = [_Frame(script, self.values, self._secret_names, self._timeout)]
+        self._check_values_before_sending()
         self._runners: dict[type, Callable[[Any], None]] = {
             Print: self._print,
             Send: self._send,
@@ -162,6 +163,13 @@ class Interpreter(AmiSteps):
                     where,
                     hint=f"export {name}=... before running",
                 )
+
+    def _check_values_before_sending(self) -> None:
+        """Values known before the run starts go through the injection rule now, so a bad one
+        stops the run before anything is sent, not half-way through it."""
+        for where, what, template in _outgoing_templates(self.script.steps):
+            if all(ref.env or (ref.name in self.values and ref.key is None) for ref in template.refs):
+                template.render(self.values, escape=refuse_line_breaks(where, what), environ=self._environ)
 
     def _target(self) -> Target:
         spec = self.script.connect
@@ -427,6 +435,34 @@ class Interpreter(AmiSteps):
     def _tail(self) -> str:
         # Mask a window longer by the longest secret, then cut: a secret across the cut is masked whole.
         return one_line(self.mask(self.session.text.tail(200 + self.mask.longest)), 200)
+
+
+def _outgoing_templates(steps: Sequence[Step]) -> Iterator[tuple[Location, str, Template]]:
+    """Every template whose value goes on the wire under the injection rule, in every nested step."""
+    for step in steps:
+        if isinstance(step, Send) and not step.allow_line_breaks:
+            yield step.location, "`send`", step.text
+        elif isinstance(step, Action):
+            for name, value in step.headers:
+                yield value.location, f"the {name} header (nothing was sent)", value
+        elif isinstance(step, Login):
+            for name, value in (("Username", step.username), ("Secret", step.secret), ("Events", step.events)):
+                if value is not None:
+                    yield value.location, f"the {name} header (nothing was sent)", value
+        for nested in _nested_steps(step):
+            yield from _outgoing_templates(nested)
+
+
+def _nested_steps(step: Step) -> list[Sequence[Step]]:
+    if isinstance(step, Expect):
+        return [pattern.then for pattern in step.patterns] + [s for s in (step.on_eof, step.on_timeout) if s]
+    if isinstance(step, (Foreach, Repeat)):
+        return [step.steps]
+    if isinstance(step, (Action, Login)):
+        return [step.on_error] if step.on_error else []
+    if isinstance(step, WaitEvent):
+        return [step.on_timeout] if step.on_timeout else []
+    return []
 
 
 def _describe(patterns: Sequence[Pattern]) -> str:

@@ -35,6 +35,7 @@ class PacketInbox:
 
     def __post_init__(self) -> None:
         self._reader = PacketReader(expect_banner=self.expect_banner, legacy_follows=True)
+        self.recent: deque[str] = deque(maxlen=5)  # what came last, for a timeout's message
 
     def feed(self, data: bytes) -> None:
         self._reader.receive_data(data)
@@ -49,6 +50,7 @@ class PacketInbox:
         while True:
             event = self._reader.next_event()
             if isinstance(event, Packet):
+                self.recent.append(_summary(event))
                 return event
             if isinstance(event, Banner):
                 self.banner = event.text
@@ -89,6 +91,12 @@ class PacketInbox:
         """Bytes received but not yet part of a packet, for a raw `expect` that comes next."""
         self.eof = False  # the reader forgets the end of stream too; the session feeds it again
         return self._reader.take_unread()
+
+
+def _summary(packet: Packet) -> str:
+    first = " ".join(f"{name}: {value}" for name, value in packet.headers[:1])
+    action_id = packet.get("ActionID")
+    return f"{first} (ActionID {action_id})" if action_id else first or "(empty packet)"
 
 
 def _size(packet: Packet) -> int:

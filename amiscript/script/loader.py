@@ -305,6 +305,11 @@ class _Builder:
                 fields[key] = parse_template(default, conn.location)
         if "timeout" in conn and fields["timeout"].is_literal:
             self.number(conn["timeout"], "connect timeout")
+        port = fields["port"]
+        if port.is_literal and not (_DIGITS.fullmatch(port.raw.strip()) and 0 < int(port.raw) < 65536):
+            raise ScriptError(
+                f"port must be a number from 1 to 65535, not {port.raw!r}", port.location, hint="AMI listens on 5038"
+            )
         transport = fields["transport"]
         if transport.is_literal and transport.raw not in TRANSPORTS:
             raise ScriptError(
