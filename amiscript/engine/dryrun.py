@@ -21,6 +21,7 @@ from amiscript.script.model import (
     Expect,
     Fail,
     Foreach,
+    HeaderMatch,
     Include,
     Login,
     Newline,
@@ -149,11 +150,17 @@ class DryRun:
             self._action(step, depth)
         elif isinstance(step, WaitEvent):
             timeout = step.timeout if step.timeout is not None else self._timeout
-            wanted = ", ".join(f"{m.header} {'~' if m.kind.value == 're' else '='} {self._render(m.source)}"
-                               for m in step.matches)  # fmt: skip
-            self._line(depth, f"{at} wait_event up to {timeout:g} s for {step.count} event(s): {wanted}")
+            kept = f", kept as {step.list_var}" if step.list_var else ""
+            self._line(
+                depth,
+                f"{at} wait_event up to {timeout:g} s for {step.count} event(s){kept}: {self._matches(step.matches)}",
+            )
+            if step.on_timeout is not None:
+                self._line(depth + 1, "on timeout:")
+                self._steps(step.on_timeout, depth + 2)
         elif isinstance(step, Assert):
-            self._line(depth, f"{at} assert {step.expression.source}")
+            message = f" (else: {self._render(step.message)})" if step.message else ""
+            self._line(depth, f"{at} assert {step.expression.source}{message}")
         elif isinstance(step, Foreach):
             items = (
                 ", ".join(self._render(item) for item in step.items)
@@ -197,7 +204,10 @@ class DryRun:
         else:
             headers = [("Action", "Login"), ("Username", username), ("Secret", secret)]
         self._line(depth + 1, "send " + self._packet([*headers, *extra, ("ActionID", "…")]))
-        self._line(depth + 1, "wait for the Response with that ActionID; Error fails the step")
+        timeout = step.timeout if step.timeout is not None else self._timeout
+        failing = "runs on error" if step.on_error is not None else "fails the step"
+        self._line(depth + 1, f"wait up to {timeout:g} s for the Response with that ActionID; Error {failing}")
+        self._on_error(step.on_error, depth)
 
     def _action(self, step: Action, depth: int) -> None:
         headers = [
@@ -218,9 +228,25 @@ class DryRun:
             )
         for name, header in step.save:
             self._line(depth + 1, f"save {header} as {name}")
-        if step.on_error is not None:
+        if step.items is not None:
+            bounds = ", ".join(
+                f"{label} {value}"
+                for label, value in (("count", step.items.count), ("min", step.items.min), ("max", step.items.max))
+                if value is not None
+            )
+            for label, matches in (("every", step.items.every), ("any", step.items.any)):
+                if matches:
+                    bounds += f"{', ' if bounds else ''}{label} item: " + self._matches(matches)
+            self._line(depth + 1, f"check the items: {bounds}")
+        self._on_error(step.on_error, depth)
+
+    def _on_error(self, steps: tuple[Step, ...] | None, depth: int) -> None:
+        if steps is not None:
             self._line(depth + 1, "on error:")
-            self._steps(step.on_error, depth + 2)
+            self._steps(steps, depth + 2)
+
+    def _matches(self, matches: Sequence[HeaderMatch]) -> str:
+        return ", ".join(f"{m.header} {'~' if m.kind.value == 're' else '='} {self._render(m.source)}" for m in matches)
 
     def _include(self, step: Include, depth: int) -> None:
         given = {name: self._render(template) for name, template in step.vars}
