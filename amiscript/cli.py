@@ -370,6 +370,7 @@ def _check(paths: Sequence[str], output_format: str, out: TextIO) -> int:
         warnings = lint(script)
         diagnostics += warnings
         clean += 1
+    diagnostics = list(dict.fromkeys(diagnostics))  # an included file's problem, reported once
     errors = sum(1 for d in diagnostics if d.severity == "error")
     warnings_count = len(diagnostics) - errors
     summary = (

@@ -425,3 +425,24 @@ def test_dry_run_exits_2_when_the_script_or_its_variables_are_wrong(tmp_path: Pa
     assert missing.returncode == 2 and "variable 'mailbox' is required" in missing.stderr
     injected = amiscript("run", VMCOUNT, "--dry-run", "--var", "mailbox=1\nAction: Command")
     assert injected.returncode == 2 and "contains a line feed" in injected.stderr
+
+
+def test_check_hints_for_common_slips_and_a_warning_for_options_among_headers(tmp_path: Path) -> None:
+    script = tmp_path / "slips.yaml"
+    script.write_text(
+        "vars: {n: '1'}\nsteps:\n  - action:\n    Action: Ping\n  - assert: n = 1\n  - assert: ${n} > 0\n"
+        "  - expect:\n      - regex: x\n"
+    )
+    out = amiscript("check", str(script)).stdout
+    assert f"{script}:3:12: error: action is empty (its `key: value` lines go under it" in out
+    assert "(compare with == (a single = is not an operator))" in out
+    assert "(write variable names without ${...} in an expression" in out
+    assert "unknown key 'regex' in an expect alternative (did you mean 're'?)" in out
+    quoted = tmp_path / "dq.yaml"
+    quoted.write_text('steps:\n  - expect: "Response:\\s*"\n')
+    assert "write regexes in single quotes" in amiscript("check", str(quoted)).stdout
+    option = tmp_path / "opt.yaml"
+    option.write_text("steps:\n  - action: {Action: Ping, timeout: '5'}\n")
+    result = amiscript("check", str(option))
+    assert result.returncode == 0
+    assert "'timeout' is inside the action mapping, so it is a header, not the step's option" in result.stdout

@@ -134,11 +134,13 @@ def _tokenize(text: str, where: Location) -> list[tuple[str, str]]:
             break
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
-            raise ScriptError(
-                f"cannot read expression {text!r} at {text[pos:].strip()[:10]!r}",
-                where,
-                hint="use names, numbers, 'quoted text', comparisons, and/or/not, len(name)",
-            )
+            rest = text[pos:].strip()
+            hint = "use names, numbers, 'quoted text', comparisons, and/or/not, len(name)"
+            if rest.startswith("="):
+                hint = "compare with == (a single = is not an operator)"
+            elif rest.startswith("${"):
+                hint = "write variable names without ${...} in an expression: new > 0"
+            raise ScriptError(f"cannot read expression {text!r} at {rest[:10]!r}", where, hint=hint)
         kind = match.lastgroup
         assert kind is not None
         tokens.append((kind, match.group(kind)))
@@ -234,7 +236,8 @@ class _Parser:
                 raise ScriptError(f"{value!r} cannot stand here in expression {self.text!r}", self.where)
             name, _, key = value.partition(".")
             return Name(name, key or None)
-        raise ScriptError(f"unexpected {value!r} in expression {self.text!r}", self.where)
+        hint = "len(name) is the only function" if value == "(" else ""
+        raise ScriptError(f"unexpected {value!r} in expression {self.text!r}", self.where, hint=hint)
 
 
 def _unquote(token: str) -> str:

@@ -12,7 +12,8 @@ from typing import TypeVar, get_args
 
 from amiscript.errors import Diagnostic, Location
 from amiscript.script.expr import Expression
-from amiscript.script.model import Exit, Expect, Fail, Include, Print, Script, Step
+from amiscript.script.model import Action, Exit, Expect, Fail, Include, Print, Script, Step, WaitEvent
+from amiscript.script.schema import STEP_OPTIONS
 from amiscript.script.template import Template
 
 T = TypeVar("T", Template, Expression)
@@ -25,6 +26,7 @@ def lint(script: Script) -> list[Diagnostic]:
     warnings += _unused_captures(script, used)
     warnings += _secrets_printed(script)
     warnings += _never_set(script, used)
+    warnings += _options_among_headers(script)
     return sorted(warnings, key=lambda d: (d.location.line, d.location.column) if d.location else (0, 0))
 
 
@@ -128,6 +130,32 @@ def _secrets_printed(script: Script) -> list[Diagnostic]:
                                 "print something else; a secret never appears in output",
                             )
                         )
+    return found
+
+
+def _options_among_headers(script: Script) -> list[Diagnostic]:
+    """`action: {Action: Ping, timeout: 5}` sends a header called timeout; the author meant the option."""
+    found = []
+    for steps in _step_lists(script):
+        for step in steps:
+            if isinstance(step, Action):
+                names = [(name, value.location) for name, value in step.headers]
+                options = STEP_OPTIONS["action"]
+            elif isinstance(step, WaitEvent):
+                names = [(match.header, match.location) for match in step.matches]
+                options = STEP_OPTIONS["wait_event"]
+            else:
+                continue
+            for name, where in names:
+                if name in options:
+                    kind = "action" if isinstance(step, Action) else "wait_event"
+                    found.append(
+                        _warn(
+                            f"{name!r} is inside the {kind} mapping, so it is a header, not the step's option",
+                            where,
+                            f"if you meant the option, write `{name}:` at the level of `{kind}:`",
+                        )
+                    )
     return found
 
 

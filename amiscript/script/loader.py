@@ -121,6 +121,12 @@ class _Builder:
         return fallback
 
     def mapping(self, node: YNode, what: str) -> YMap:
+        if isinstance(node, YStr) and not node and not node.quoted:
+            raise ScriptError(
+                f"{what} is empty",
+                node.location,
+                hint="its `key: value` lines go under it, indented by two more spaces",
+            )
         if not isinstance(node, YMap):
             raise ScriptError(
                 f"{what} must be a mapping, not {describe(node)}",
@@ -802,6 +808,13 @@ def _stub_refs(text: str) -> str:
     return regex.sub(r"\$\{[^}]*\}", "x", text)
 
 
+# Words people reach for that amiscript spells differently.
+ALIASES = {"regex": "re", "password": "secret", "do": "steps", "regexp": "re", "pattern": "re", "user": "username"}
+
+
 def _suggest(word: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    if ALIASES.get(word) in choices:
+        return f"did you mean {ALIASES[word]!r}?"
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else ""

@@ -128,6 +128,8 @@ def parse_yaml(text: str, name: str) -> YNode:
 def _syntax_hint(problem: str) -> str:
     if "'\\t'" in problem:
         return "indent with spaces, not tabs"
+    if "unknown escape character" in problem:
+        return "in double quotes a backslash starts an escape; write regexes in single quotes: 'Response:\\s*'"
     if "end of the file" in problem:
         return "a bracket or quote opened here is never closed"
     if "mapping values are not allowed" in problem:
