@@ -4,6 +4,7 @@ mistake fails both; and the schema file shipped in the package is the one the co
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -11,7 +12,7 @@ import pytest
 
 from amiscript.script import load_script
 from amiscript.script.schema import schema, schema_text
-from amiscript.script.yamlnodes import load_yaml_file
+from amiscript.script.yamlnodes import YList, YMap, YNode, load_yaml_file
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = sorted((ROOT / "scripts").rglob("*.yaml")) + sorted((ROOT / "docs" / "examples").rglob("*.yaml"))
@@ -24,7 +25,9 @@ STRUCTURAL = [
     "connect-unknown-key", "expect-alt-two-matchers", "expect-alt-step-directly", "expect-then-beside-list",
     "spawn-command-string", "login-missing-secret", "timeout-not-number", "exit-not-number",
     "var-required-not-bool", "foreach-without-as", "repeat-without-until-or-limit", "empty-expect",
-    "wait-event-empty", "var-bad-name",
+    "wait-event-empty", "var-bad-name", "unknown-transport", "login-bad-auth", "exit-too-big",
+    "sleep-negative", "timeout-negative", "timeout-zero", "spawn-without-command", "command-without-spawn",
+    "wait-event-count-zero",
 ]  # fmt: skip
 VALIDATOR = jsonschema.Draft7Validator(schema())
 
@@ -45,11 +48,35 @@ def test_the_shipped_schema_file_is_the_one_the_code_makes() -> None:
     assert json.loads(shipped.read_text(encoding="utf-8")) == schema()
 
 
+def editor_view(node: YNode) -> object:
+    """The script as an editor's YAML 1.2 reading types it: plain 5038 is a number, true a
+    boolean, an empty value null. (amiscript itself reads every scalar as text.)"""
+    if isinstance(node, YMap):
+        return {key: editor_view(value) for key, value in node.items()}
+    if isinstance(node, YList):
+        return [editor_view(item) for item in node]
+    text = str(node)
+    if node.style is not None:
+        return text
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in ("true", "True", "TRUE", "false", "False", "FALSE"):
+        return text.lower() == "true"
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        return int(text)
+    if re.fullmatch(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?", text):
+        return float(text)
+    return text
+
+
 @pytest.mark.parametrize("path", VALID, ids=lambda path: path.name)
-def test_every_valid_script_passes_the_loader_and_the_schema(path: Path) -> None:
+def test_every_valid_script_passes_the_loader_and_the_schema_as_amiscript_and_as_an_editor_read_it(
+    path: Path,
+) -> None:
     load_script(path)
-    errors = list(VALIDATOR.iter_errors(load_yaml_file(path)))
-    assert errors == [], [error.message for error in errors]
+    for view in (load_yaml_file(path), editor_view(load_yaml_file(path))):
+        errors = list(VALIDATOR.iter_errors(view))
+        assert errors == [], [error.message for error in errors]
 
 
 @pytest.mark.parametrize("name", STRUCTURAL)
@@ -58,3 +85,4 @@ def test_every_structural_mistake_fails_the_loader_and_the_schema(name: str) -> 
     with pytest.raises(Exception):  # noqa: B017 - the corpus test pins the exact message
         load_script(path)
     assert not VALIDATOR.is_valid(load_yaml_file(path)), f"the schema accepts {name}"
+    assert not VALIDATOR.is_valid(editor_view(load_yaml_file(path))), f"the schema accepts {name} as an editor reads it"

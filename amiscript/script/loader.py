@@ -46,6 +46,7 @@ from amiscript.script.model import (
 )
 from amiscript.script.schema import (
     ALTERNATIVE_KEYS,
+    BOOLEAN_WORDS,
     CONNECT_KEYS,
     HANDLER_KEYS,
     ITEMS_KEYS,
@@ -177,11 +178,8 @@ class _Builder:
 
     def boolean(self, node: YNode, what: str) -> bool:
         value = self.text(node, what)
-        lowered = value.lower()
-        if lowered in ("true", "yes"):
-            return True
-        if lowered in ("false", "no"):
-            return False
+        if value in BOOLEAN_WORDS:
+            return value.lower() in ("true", "yes")
         raise ScriptError(f"{what} must be true or false, not {value!r}", value.location, hint=f"{what}: true")
 
     def match_max(self, node: YNode) -> int:
@@ -196,7 +194,7 @@ class _Builder:
     def newline(self, node: YNode) -> Newline:
         value = self.text(node, "newline")
         try:
-            return Newline(value.lower())
+            return Newline(value)
         except ValueError:
             choices = ", ".join(mode.value for mode in Newline)
             raise ScriptError(

@@ -13,12 +13,42 @@ from typing import Any
 
 Json = dict[str, Any]
 
-TEXT: Json = {"type": "string"}
-NUMBER: Json = {"type": ["number", "string"], "pattern": r"^\s*[0-9.eE+-]+\s*$"}
-WHOLE: Json = {"type": ["integer", "string"], "pattern": r"^\s*[0-9]+\s*$"}
-BOOLEAN: Json = {"type": ["boolean", "string"], "enum": [True, False, "true", "false", "yes", "no"]}
-STEPS: Json = {"$ref": "#/definitions/steps"}
+# An editor reads YAML 1.2 types (`5038` is a number, `true` a boolean, an empty value null);
+# amiscript reads the same scalars as the text typed. Both views must pass.
+TEXT: Json = {"type": ["string", "number", "boolean", "null"]}
+TEMPLATE = r"\$\{"  # a value with a variable is checked when the run renders it
+BOOLEAN_WORDS = ("true", "false", "yes", "no", "True", "False", "Yes", "No", "TRUE", "FALSE", "YES", "NO")
+BOOLEAN: Json = {"anyOf": [{"type": "boolean"}, {"enum": list(BOOLEAN_WORDS)}]}
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+NAME: Json = {"type": "string", "pattern": NAME_PATTERN}
+STEPS: Json = {"anyOf": [{"$ref": "#/definitions/steps"}, {"type": "null"}, {"const": ""}]}
 MATCHERS: Json = {"$ref": "#/definitions/matchers"}
+
+
+def seconds(*, positive: bool = True, maximum: float = 86400) -> Json:
+    """A number of seconds, as a number or as the text of one (a plain decimal)."""
+    bound = {"exclusiveMinimum": 0} if positive else {"minimum": 0}
+    text = (
+        r"^\s*\+?(?=.*[1-9])[0-9]*\.?[0-9]*(e[+-]?[0-9]+)?\s*$"
+        if positive
+        else r"^\s*\+?[0-9]*\.?[0-9]*(e[+-]?[0-9]+)?\s*$"
+    )
+    return {"anyOf": [{"type": "number", **bound, "maximum": maximum}, {"type": "string", "pattern": text}]}
+
+
+def whole(minimum: int, maximum: int | None = None, text: str | None = None) -> Json:
+    limit = {"maximum": maximum} if maximum is not None else {}
+    text = text or (r"^0*[1-9][0-9]*$" if minimum >= 1 else r"^[0-9]+$")
+    return {"anyOf": [{"type": "integer", "minimum": minimum, **limit}, {"type": "string", "pattern": text}]}
+
+
+def choice(*words: str) -> Json:
+    """One of fixed words, or a value with a variable (checked when used)."""
+    return {"anyOf": [{"enum": list(words)}, {"type": "string", "pattern": TEMPLATE}]}
+
+
+NUMBER = seconds()
+WHOLE = whole(1)
 
 
 def key(schema: Json, description: str, example: Any) -> Json:
@@ -30,9 +60,9 @@ TOP: dict[str, Json] = {
     "description": key(TEXT, "What the script checks.", "Count messages in a voicemail box"),
     "vars": key({"$ref": "#/definitions/vars"}, "The variables the script uses, with defaults.", {"mailbox": "123"}),
     "connect": key({"$ref": "#/definitions/connect"}, "Where to connect.", {"host": "127.0.0.1", "port": "5038"}),
-    "timeout": key(NUMBER, "Seconds each step waits for its answer by default (10).", 10),
+    "timeout": key(seconds(), "Seconds each step waits for its answer by default (10).", 10),
     "newline": key({"enum": ["crlf", "lf"]}, "How a newline in `send` text goes out (crlf).", "crlf"),
-    "match_max": key(WHOLE, "Characters of received text kept for matching (1048576).", 1048576),
+    "match_max": key(whole(64, 1 << 30), "Characters of received text kept for matching (1048576).", 1048576),
     "event_backlog": key(WHOLE, "Events kept for wait_event while other AMI steps wait (1000).", 1000),
     "on": key({"$ref": "#/definitions/handlers"}, "Handlers for end of file and timeout.", {"eof": [{"exit": 1}]}),
     "steps": key(STEPS, "The steps, in order.", [{"print": "hello"}]),
@@ -44,16 +74,31 @@ VAR_OPTIONS: dict[str, Json] = {
     "help": key(TEXT, "What the value means; shown when it is missing.", "the mailbox to query"),
 }
 CONNECT: dict[str, Json] = {
-    "transport": key({"type": "string"}, "tcp (default), telnet or spawn.", "tcp"),
+    "transport": key(choice("tcp", "telnet", "spawn"), "tcp (default), telnet or spawn.", "tcp"),
     "host": key(TEXT, "Host for tcp and telnet (127.0.0.1).", "pbx.example.net"),
-    "port": key({"type": ["integer", "string"]}, "Port for tcp and telnet (5038).", "5038"),
-    "timeout": key({"type": ["number", "string"]}, "Seconds to wait for the connection (10).", 5),
+    "port": key(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": 65535},
+                {"type": "string", "pattern": r"^[0-9]+$|\$\{"},
+            ]
+        },
+        "Port for tcp and telnet (5038).",
+        "5038",
+    ),
+    "timeout": key(
+        {"anyOf": [seconds(), {"type": "string", "pattern": TEMPLATE}]}, "Seconds to wait for the connection (10).", 5
+    ),
     "command": key(
         {"type": "array", "items": TEXT, "minItems": 1},
         "spawn: the program and its arguments.",
         ["ssh", "pbx", "nc", "localhost", "5038"],
     ),
-    "env": key({"type": "object", "additionalProperties": TEXT}, "spawn: added to the environment.", {"LC_ALL": "C"}),
+    "env": key(
+        {"type": "object", "propertyNames": {"pattern": "^[^=]+$"}, "additionalProperties": TEXT},
+        "spawn: added to the environment.",
+        {"LC_ALL": "C"},
+    ),
     "cwd": key(TEXT, "spawn: working directory.", "/tmp"),
 }
 HANDLERS: dict[str, Json] = {
@@ -64,12 +109,16 @@ LOGIN: dict[str, Json] = {
     "username": key(TEXT, "The manager.conf user.", "admin"),
     "secret": key(TEXT, "Its secret (masked everywhere).", "${secret}"),
     "events": key(TEXT, "The Events header, as typed: on, off, or classes.", "off"),
-    "auth": key(TEXT, "plain (default) or md5: Challenge, then the key; the secret never crosses the wire.", "md5"),
+    "auth": key(
+        choice("plain", "md5"),
+        "plain (default) or md5: Challenge, then the key; the secret never crosses the wire.",
+        "md5",
+    ),
 }
 ITEMS: dict[str, Json] = {
-    "count": key(WHOLE, "The list must have exactly this many items.", 0),
-    "min": key(WHOLE, "At least this many items.", 1),
-    "max": key(WHOLE, "At most this many items.", 10),
+    "count": key(whole(0), "The list must have exactly this many items.", 0),
+    "min": key(whole(0), "At least this many items.", 1),
+    "max": key(whole(0), "At most this many items.", 10),
     "every": key(MATCHERS, "Headers every item must match.", {"Event": "Status"}),
     "any": key(MATCHERS, "Headers at least one item must match.", {"Channel": {"re": "^PJSIP/100-"}}),
 }
@@ -110,9 +159,19 @@ STEP_SPECS: dict[str, tuple[Json, dict[str, Json], str, Any]] = {
     ),
     "print": (TEXT, {}, "Write a line to standard output.", "New messages: ${new}"),
     "fail": (TEXT, {}, "Write the message, stop, exit 1.", "Login failed."),
-    "set": ({"type": "object", "additionalProperties": TEXT}, {}, "Set variables.", {"total": "${new}/${old}"}),
-    "sleep": (NUMBER, {}, "Wait this many seconds.", 0.5),
-    "exit": (WHOLE, {}, "Stop with this exit status (0-255).", 0),
+    "set": (
+        {"type": "object", "propertyNames": {"pattern": NAME_PATTERN}, "additionalProperties": TEXT},
+        {},
+        "Set variables.",
+        {"total": "${new}/${old}"},
+    ),
+    "sleep": (seconds(positive=False), {}, "Wait this many seconds.", 0.5),
+    "exit": (
+        whole(0, 255, r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"),
+        {},
+        "Stop with this exit status (0-255).",
+        0,
+    ),
     "login": (
         {"type": "object", "properties": LOGIN, "required": ["username", "secret"], "additionalProperties": False},
         {
@@ -123,15 +182,20 @@ STEP_SPECS: dict[str, tuple[Json, dict[str, Json], str, Any]] = {
         {"username": "admin", "secret": "x"},
     ),
     "action": (
-        {"type": "object", "additionalProperties": TEXT, "minProperties": 1},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": "^[^:\\s][^:]*$"},
+            "additionalProperties": TEXT,
+            "minProperties": 1,
+        },
         {
             "save": key(
-                {"type": "object", "additionalProperties": TEXT},
+                {"type": "object", "propertyNames": {"pattern": NAME_PATTERN}, "additionalProperties": TEXT},
                 "Variables from headers of the answer.",
                 {"new": "NewMessages"},
             ),
             "expect": key(MATCHERS, "Headers the answer must have: exact text, or {re: ...}.", {"Message": "Success"}),
-            "list": key(TEXT, "Collect an event list (EventList: start ... Complete) into this variable.", "channels"),
+            "list": key(NAME, "Collect an event list (EventList: start ... Complete) into this variable.", "channels"),
             "items": key(
                 {"type": "object", "properties": ITEMS, "additionalProperties": False},
                 "Checks on the collected list.",
@@ -147,7 +211,7 @@ STEP_SPECS: dict[str, tuple[Json, dict[str, Json], str, Any]] = {
         {"allOf": [MATCHERS], "minProperties": 1},
         {
             "count": key(WHOLE, "How many matching events to wait for (1).", 2),
-            "list": key(TEXT, "Keep the matching events as a list variable.", "hangups"),
+            "list": key(NAME, "Keep the matching events as a list variable.", "hangups"),
             "timeout": STEP_TIMEOUT,
             "on_timeout": key(STEPS, "Run instead of failing on timeout.", [{"print": "no event"}]),
         },
@@ -165,7 +229,7 @@ STEP_SPECS: dict[str, tuple[Json, dict[str, Json], str, Any]] = {
     "foreach": (
         {"oneOf": [TEXT, {"type": "array", "items": TEXT}]},
         {
-            "as": key(TEXT, "The variable each item is put in.", "number"),
+            "as": key(NAME, "The variable each item is put in.", "number"),
             "steps": key(STEPS, "Steps to run for each item.", [{"print": "${number}"}]),
         },
         "Run steps for each item of a list (or comma-separated text).",
@@ -176,7 +240,7 @@ STEP_SPECS: dict[str, tuple[Json, dict[str, Json], str, Any]] = {
         {
             "until": key(TEXT, "The expression that ends the loop.", "len(channels) > 0"),
             "limit": key(WHOLE, "At most this many rounds (10).", 10),
-            "delay": key(NUMBER, "Seconds between rounds (1).", 0.5),
+            "delay": key(seconds(positive=False), "Seconds between rounds (1).", 0.5),
         },
         "Run steps again until a condition holds.",
         [{"action": {"Action": "Status"}}],
@@ -260,13 +324,28 @@ def schema() -> Json:
                     ]
                 },
             },
-            "connect": {"type": "object", "properties": CONNECT, "additionalProperties": False},
+            "connect": {
+                "type": "object",
+                "properties": CONNECT,
+                "additionalProperties": False,
+                "allOf": [
+                    {
+                        "if": {"properties": {"transport": {"const": "spawn"}}, "required": ["transport"]},
+                        "then": {"required": ["command"]},
+                    },
+                    {
+                        "if": {"properties": {"transport": {"enum": ["tcp", "telnet"]}}},
+                        "then": {"not": {"anyOf": [{"required": [key]} for key in ("command", "env", "cwd")]}},
+                    },
+                ],
+            },
             "handlers": {"type": "object", "properties": HANDLERS, "additionalProperties": False},
             "alternative": {
                 "type": "object",
                 "properties": ALTERNATIVE,
                 "additionalProperties": False,
                 "oneOf": [{"required": [name]} for name in ("re", "text", "eof", "timeout")],
+                "not": {"anyOf": [{"required": ["eof", "then"]}, {"required": ["timeout", "then"]}]},
             },
             "matchers": {"type": "object", "additionalProperties": matcher},
         },
