@@ -13,20 +13,23 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
 from amiscript import __version__
 from amiscript.engine import Interpreter, TargetOverride
+from amiscript.engine.runner import Job, Outcome, run_jobs, summary_table, worst
 from amiscript.errors import AmiscriptError, Diagnostic, ScriptError, ScriptErrors, TransportError, UsageError
 from amiscript.report import HumanReport
 from amiscript.script import Script, load_script
 from amiscript.script.lint import lint
 from amiscript.script.model import MAX_SECONDS
-from amiscript.script.yamlnodes import YMap, YStr, load_yaml_file
+from amiscript.script.template import parse_template
+from amiscript.script.yamlnodes import YList, YMap, YStr, load_yaml_file
 from amiscript.transports.base import Target, Transport
 from amiscript.transports.tcp import TcpTransport
 
@@ -79,7 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("script", metavar="SCRIPT", help="the YAML script to run")
+    run.add_argument(
+        "scripts",
+        nargs="+",
+        metavar="SCRIPT",
+        help="YAML scripts to run; a directory stands for the *.yaml files directly in it",
+    )
     run.add_argument(
         "--var",
         action="append",
@@ -91,8 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--target",
         metavar="URL",
+        action="append",
+        default=[],
         help="connect here instead of the script's `connect:`: tcp://HOST:PORT, or telnet://HOST:PORT "
-        "to go through the telnet client as the book does",
+        "to go through the telnet client as the book does; repeat it to check several PBXs",
+    )
+    run.add_argument(
+        "--inventory",
+        metavar="FILE",
+        help="a YAML list of targets, each with a name, a url and its own vars (see docs/ci.md)",
+    )
+    run.add_argument(
+        "--jobs", type=int, default=4, metavar="N", help="with several scripts or targets, run N at a time (default 4)"
     )
     run.add_argument(
         "--simulate",
@@ -207,21 +225,24 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
             return _new(args.name, args.force, out)
         parser.print_help(out)
         return 2
-    except ScriptErrors as errors:
-        for problem in errors.problems:
-            err.write(f"{PROG}: error: {problem}\n")
-        return errors.exit_code
     except AmiscriptError as exc:
-        err.write(f"{PROG}: error: {exc}\n")
-        for line in exc.details:
-            err.write(f"{line}\n")
-        return exc.exit_code
+        return _report_error(exc, err)
     except KeyboardInterrupt:
         err.write(f"{PROG}: interrupted\n")
         return EXIT_INTERRUPTED
     except Terminated:
         err.write(f"{PROG}: terminated\n")
         return EXIT_TERMINATED
+
+
+def _report_error(exc: AmiscriptError, err: TextIO) -> int:
+    """The one place an error becomes lines on stderr and an exit status."""
+    problems = exc.problems if isinstance(exc, ScriptErrors) else [exc]
+    for problem in problems:
+        err.write(f"{PROG}: error: {problem}\n")
+    for line in exc.details:
+        err.write(f"{line}\n")
+    return exc.exit_code
 
 
 def main_entry() -> None:
@@ -249,29 +270,169 @@ def _raise_terminated(signum: int, frame: object) -> None:
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.timeout is not None and not 0 < args.timeout <= MAX_SECONDS:
         raise UsageError(f"--timeout must be greater than 0 and at most {MAX_SECONDS:g} seconds, not {args.timeout:g}")
-    script = load_script(args.script)
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    paths = _script_paths(args.scripts)
     variables = _read_vars_file(args.vars_file) if args.vars_file else {}
     variables.update(_parse_vars(args.var))
+    targets = [_Target(url, _parse_target(url, scheme_only=args.simulate), {}) for url in args.target]
+    if args.inventory:
+        targets += _read_inventory(args.inventory, scheme_only=args.simulate)
+    if len(paths) == 1 and len(targets) <= 1:
+        return _run_one(args, paths[0], targets[0] if targets else None, variables, out, err)
+    _check_declared_somewhere(paths, variables)
+    with _maybe_simulator(args.simulate) as address:
+        jobs = [
+            Job(path, target.label if target else "(script's connect)", _job(args, path, target, variables, address))
+            for path in paths
+            for target in (targets or [None])
+        ]
+        outcomes = run_jobs(jobs, args.jobs, _progress(err, len(jobs)))
+    for outcome in outcomes:
+        out.write(f"--- {outcome.job.script} @ {outcome.job.target}: {outcome.result} ({outcome.seconds:.2f} s)\n")
+        out.write(outcome.stdout)
+        err.write(outcome.stderr)
+    out.write("\n" + "\n".join(summary_table(outcomes)) + "\n")
+    return worst(outcomes)
+
+
+@dataclass(frozen=True)
+class _Target:
+    label: str
+    override: TargetOverride
+    variables: dict[str, str]
+
+
+def _run_one(
+    args: argparse.Namespace,
+    path: str,
+    target: _Target | None,
+    variables: dict[str, str],
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    script = load_script(path)
     report = HumanReport(out, err, verbose=args.verbose)
-    target = _parse_target(args.target, scheme_only=args.simulate) if args.target else None
+    override = target.override if target else None
+    given = {**_declared(script, target.variables if target else {}), **variables}
     if args.dry_run:
         from amiscript.engine.dryrun import DryRun
 
-        shown = "the built-in simulator" if args.simulate else (args.target if target else None)
-        return DryRun(script, report.print, variables=variables, timeout=args.timeout, target=shown).run()
+        shown = "the built-in simulator" if args.simulate else (target.label if target else None)
+        return DryRun(script, report.print, variables=given, timeout=args.timeout, target=shown).run()
     with _maybe_simulator(args.simulate) as address:
         if address is not None:
-            transport = target.transport if target else _simulated_transport(script)
-            target = TargetOverride(transport, *address)
+            transport = override.transport if override else _simulated_transport(script)
+            override = TargetOverride(transport, *address)
         interpreter = Interpreter(
-            script,
-            open_transport,
-            report,
-            variables=variables,
-            timeout=args.timeout,
-            target=target,
+            script, open_transport, report, variables=given, timeout=args.timeout, target=override
         )
         return interpreter.run()
+
+
+def _job(
+    args: argparse.Namespace,
+    path: str,
+    target: _Target | None,
+    variables: dict[str, str],
+    address: tuple[str, int] | None,
+) -> Callable[[TextIO, TextIO], int]:
+    """One check as a job: its own output, errors turned into its exit status like main() does."""
+
+    def job(out: TextIO, err: TextIO) -> int:
+        try:
+            script = load_script(path)
+            override = target.override if target else None
+            if address is not None:
+                override = TargetOverride(override.transport if override else _simulated_transport(script), *address)
+            given = _declared(script, {**(target.variables if target else {}), **variables})
+            report = HumanReport(out, err, verbose=args.verbose)
+            if args.dry_run:
+                from amiscript.engine.dryrun import DryRun
+
+                return DryRun(script, report.print, variables=given, timeout=args.timeout, target=None).run()
+            return Interpreter(
+                script, open_transport, report, variables=given, timeout=args.timeout, target=override
+            ).run()
+        except AmiscriptError as exc:
+            return _report_error(exc, err)
+
+    return job
+
+
+def _declared(script: Script, values: dict[str, str]) -> dict[str, str]:
+    """Variables given for many scripts (an inventory's, or --var with several scripts): each
+    script takes those it declares."""
+    return {name: value for name, value in values.items() if script.var(name) is not None}
+
+
+def _check_declared_somewhere(paths: Sequence[str], variables: dict[str, str]) -> None:
+    """With several scripts, a --var no script declares is still a typo worth stopping for."""
+    declared: set[str] = set()
+    for path in paths:
+        try:
+            declared |= {spec.name for spec in load_script(path).vars}
+        except AmiscriptError:
+            continue  # that script's own run reports it
+    for name in variables:
+        if name not in declared:
+            raise UsageError(f"variable {name!r} was given (--var or --vars-file) but none of the scripts declares it")
+
+
+def _script_paths(items: Sequence[str]) -> list[str]:
+    paths: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(str(child) for child in path.glob("*.yaml") if child.is_file())
+            if not found:
+                raise UsageError(f"{item}: a directory with no *.yaml scripts in it")
+            paths.extend(found)
+        else:
+            paths.append(item)
+    return paths
+
+
+def _read_inventory(path: str, *, scheme_only: bool) -> list[_Target]:
+    """targets: [{name, url, vars}]; values may read the environment (${env:NAME}), so
+    credentials need not be written in the inventory."""
+    root = load_yaml_file(Path(path), path)
+    entries = root.get("targets") if isinstance(root, YMap) else None
+    if not isinstance(entries, YList) or not entries:
+        where = root.location if hasattr(root, "location") else None
+        raise ScriptError("an inventory is a mapping with `targets:`, a list of {name, url, vars}", where)
+    targets = []
+    for entry in entries:
+        if not isinstance(entry, YMap) or "url" not in entry:
+            raise ScriptError("each target needs `url:` (and may have `name:` and `vars:`)", entry.location)
+        unknown = [key for key in entry if key not in ("name", "url", "vars")]
+        if unknown:
+            raise ScriptError(f"unknown key {unknown[0]!r} in a target", entry.key_locations[unknown[0]])
+        url = str(entry["url"])
+        name = str(entry.get("name", url))
+        values: dict[str, str] = {}
+        given = entry.get("vars")
+        if given is not None:
+            if not isinstance(given, YMap):
+                raise ScriptError("a target's vars are a mapping of names to values", given.location)
+            for var, value in given.items():
+                if not isinstance(value, YStr):
+                    raise ScriptError(f"variable {var!r} must be text", value.location)
+                values[var] = parse_template(str(value), value.location).render({}, environ=os.environ)
+        targets.append(_Target(name, _parse_target(url, scheme_only=scheme_only), values))
+    return targets
+
+
+def _progress(err: TextIO, total: int) -> Callable[[Outcome, int], None] | None:
+    if not (hasattr(err, "isatty") and err.isatty()):
+        return None
+
+    def show(outcome: Outcome, done: int) -> None:
+        end = "\n" if done == total else ""
+        err.write(f"\r{PROG}: {done}/{total} done ({outcome.job.target}: {outcome.result})\x1b[K{end}")
+        err.flush()
+
+    return show
 
 
 def _simulated_transport(script: Script) -> str:

@@ -1,0 +1,74 @@
+"""Running many (script, target) checks at once, with a bound, each on its own connection.
+
+Each job is a function that runs one check with its own output buffers and deadline; one
+failing or hanging target never stops the others (every wait in a check has its timeout).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import TextIO
+
+RESULTS = {0: "ok", 1: "failed", 2: "error", 3: "unreachable", 130: "interrupted", 143: "terminated"}
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    script: str
+    target: str
+    run: Callable[[TextIO, TextIO], int]  # writes to (stdout, stderr), returns the exit status
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    job: Job
+    code: int
+    seconds: float
+    stdout: str
+    stderr: str
+
+    @property
+    def result(self) -> str:
+        return RESULTS.get(self.code, f"exit {self.code}")
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    limit: int,
+    on_done: Callable[[Outcome, int], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Outcome]:
+    """Run every job, at most ``limit`` at a time; outcomes come back in the jobs' order."""
+
+    def one(job: Job) -> Outcome:
+        out, err = io.StringIO(), io.StringIO()
+        started = clock()
+        code = job.run(out, err)
+        return Outcome(job, code, clock() - started, out.getvalue(), err.getvalue())
+
+    outcomes: dict[int, Outcome] = {}
+    with ThreadPoolExecutor(max_workers=max(1, limit), thread_name_prefix="amiscript-job") as pool:
+        futures = {pool.submit(one, job): index for index, job in enumerate(jobs)}
+        for done, future in enumerate(as_completed(futures), 1):
+            outcome = future.result()
+            outcomes[futures[future]] = outcome
+            if on_done is not None:
+                on_done(outcome, done)
+    return [outcomes[index] for index in range(len(jobs))]
+
+
+def worst(outcomes: Sequence[Outcome]) -> int:
+    """The exit status of the whole run: the highest one (3 unreachable > 2 error > 1 failed > 0)."""
+    return max((outcome.code for outcome in outcomes), default=0)
+
+
+def summary_table(outcomes: Sequence[Outcome]) -> list[str]:
+    rows = [("target", "script", "result", "time")] + [
+        (o.job.target, o.job.script, o.result, f"{o.seconds:.2f} s") for o in outcomes
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    return [f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}" for row in rows]
