@@ -7,12 +7,14 @@ status instead of exiting, so tests can call it directly.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,9 +24,10 @@ from urllib.parse import urlsplit
 
 from amiscript import __version__
 from amiscript.engine import Interpreter, TargetOverride
-from amiscript.engine.runner import Job, Outcome, run_jobs, summary_table, worst
+from amiscript.engine.runner import RESULTS, Job, Outcome, run_jobs, summary_table, worst
 from amiscript.errors import AmiscriptError, Diagnostic, ScriptError, ScriptErrors, TransportError, UsageError
 from amiscript.report import HumanReport
+from amiscript.report.json_report import RunEntry, write_report
 from amiscript.script import Script, load_script
 from amiscript.script.lint import lint
 from amiscript.script.model import MAX_SECONDS
@@ -123,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         help="default expect timeout, overriding the script's `timeout:` (steps with their own keep it)",
+    )
+    run.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the results as JSON: each run's result, steps, times and captures, secrets masked "
+        "(format: docs/reports.md)",
     )
     run.add_argument(
         "--dry-run",
@@ -278,14 +287,37 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     targets = [_Target(url, _parse_target(url, scheme_only=args.simulate), {}) for url in args.target]
     if args.inventory:
         targets += _read_inventory(args.inventory, scheme_only=args.simulate)
-    if len(paths) == 1 and len(targets) <= 1:
-        return _run_one(args, paths[0], targets[0] if targets else None, variables, out, err)
+    started = time.time()
+    single = len(paths) == 1 and len(targets) <= 1
+    if single:
+        target = targets[0] if targets else None
+        if args.dry_run:
+            return _dry_run(args, paths[0], target, variables, out)
+        with _maybe_simulator(args.simulate) as address:
+            if args.json is None:  # the common case: output streams straight through
+                return _execute(args, paths[0], target, variables, address, out, err, strict=True)[0]
+            tee_out, tee_err = _Tee(out), _Tee(err)
+            code, entry = _execute(args, paths[0], target, variables, address, tee_out, tee_err, strict=True)
+            entry.stdout, entry.stderr = tee_out.text(), tee_err.text()
+        write_report(args.json, [entry], started)
+        return code
     _check_declared_somewhere(paths, variables)
+    entries: dict[int, RunEntry] = {}
     with _maybe_simulator(args.simulate) as address:
+
+        def job_for(index: int, path: str, target: _Target | None) -> Callable[[TextIO, TextIO], int]:
+            def job(job_out: TextIO, job_err: TextIO) -> int:
+                if args.dry_run:
+                    return _dry_run(args, path, target, variables, job_out, job_err)
+                code, entries[index] = _execute(args, path, target, variables, address, job_out, job_err, strict=False)
+                return code
+
+            return job
+
+        pairs = [(path, target) for path in paths for target in (targets or [None])]
         jobs = [
-            Job(path, target.label if target else "(script's connect)", _job(args, path, target, variables, address))
-            for path in paths
-            for target in (targets or [None])
+            Job(path, target.label if target else "(script's connect)", job_for(index, path, target))
+            for index, (path, target) in enumerate(pairs)
         ]
         outcomes = run_jobs(jobs, args.jobs, _progress(err, len(jobs)))
     for outcome in outcomes:
@@ -293,6 +325,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(outcome.stdout)
         err.write(outcome.stderr)
     out.write("\n" + "\n".join(summary_table(outcomes)) + "\n")
+    if args.json is not None:
+        for index, outcome in enumerate(outcomes):
+            if index in entries:
+                entries[index].stdout, entries[index].stderr = outcome.stdout, outcome.stderr
+        write_report(args.json, [entries[index] for index in sorted(entries)], started)
     return worst(outcomes)
 
 
@@ -303,61 +340,92 @@ class _Target:
     variables: dict[str, str]
 
 
-def _run_one(
-    args: argparse.Namespace,
-    path: str,
-    target: _Target | None,
-    variables: dict[str, str],
-    out: TextIO,
-    err: TextIO,
-) -> int:
-    script = load_script(path)
-    report = HumanReport(out, err, verbose=args.verbose)
-    override = target.override if target else None
-    given = {**_declared(script, target.variables if target else {}), **variables}
-    if args.dry_run:
-        from amiscript.engine.dryrun import DryRun
-
-        shown = "the built-in simulator" if args.simulate else (target.label if target else None)
-        return DryRun(script, report.print, variables=given, timeout=args.timeout, target=shown).run()
-    with _maybe_simulator(args.simulate) as address:
-        if address is not None:
-            transport = override.transport if override else _simulated_transport(script)
-            override = TargetOverride(transport, *address)
-        interpreter = Interpreter(
-            script, open_transport, report, variables=given, timeout=args.timeout, target=override
-        )
-        return interpreter.run()
-
-
-def _job(
+def _execute(
     args: argparse.Namespace,
     path: str,
     target: _Target | None,
     variables: dict[str, str],
     address: tuple[str, int] | None,
-) -> Callable[[TextIO, TextIO], int]:
-    """One check as a job: its own output, errors turned into its exit status like main() does."""
+    out: TextIO,
+    err: TextIO,
+    *,
+    strict: bool,
+) -> tuple[int, RunEntry]:
+    """Run one check; errors become its exit status and lines on ``err``, as main() does."""
+    label = target.label if target else "(script's connect)"
+    started = time.monotonic()
+    interpreter: Interpreter | None = None
+    error: AmiscriptError | None = None
+    try:
+        script = load_script(path)
+        override = target.override if target else None
+        if address is not None:
+            override = TargetOverride(override.transport if override else _simulated_transport(script), *address)
+        given = _declared(script, target.variables if target else {})
+        # one script: every --var must be its own (typos show); several: each takes what it declares
+        given.update(variables if strict else _declared(script, variables))
+        report = HumanReport(out, err, verbose=args.verbose)
+        interpreter = Interpreter(
+            script, open_transport, report, variables=given, timeout=args.timeout, target=override
+        )
+        code = interpreter.run()
+    except AmiscriptError as exc:
+        error = exc
+        code = _report_error(exc, err)
+    entry = RunEntry(
+        path,
+        label,
+        RESULTS.get(code, f"exit {code}"),
+        code,
+        time.monotonic() - started,
+        {"message": error.message, "location": str(error.location) if error.location else None} if error else None,
+        interpreter.records if interpreter is not None else [],
+    )
+    return code, entry
 
-    def job(out: TextIO, err: TextIO) -> int:
-        try:
-            script = load_script(path)
-            override = target.override if target else None
-            if address is not None:
-                override = TargetOverride(override.transport if override else _simulated_transport(script), *address)
-            given = _declared(script, {**(target.variables if target else {}), **variables})
-            report = HumanReport(out, err, verbose=args.verbose)
-            if args.dry_run:
-                from amiscript.engine.dryrun import DryRun
 
-                return DryRun(script, report.print, variables=given, timeout=args.timeout, target=None).run()
-            return Interpreter(
-                script, open_transport, report, variables=given, timeout=args.timeout, target=override
-            ).run()
-        except AmiscriptError as exc:
-            return _report_error(exc, err)
+def _dry_run(
+    args: argparse.Namespace,
+    path: str,
+    target: _Target | None,
+    variables: dict[str, str],
+    out: TextIO,
+    err: TextIO | None = None,
+) -> int:
+    from amiscript.engine.dryrun import DryRun
 
-    return job
+    try:
+        script = load_script(path)
+        given = {**_declared(script, target.variables if target else {}), **variables}
+        shown = "the built-in simulator" if args.simulate else (target.label if target else None)
+        report = HumanReport(out, err or out)
+        return DryRun(script, report.print, variables=given, timeout=args.timeout, target=shown).run()
+    except AmiscriptError as exc:
+        if err is None:
+            raise
+        return _report_error(exc, err)
+
+
+class _Tee(io.StringIO):
+    """A stream that also keeps what was written, for the JSON report."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def write(self, text: str) -> int:
+        self._stream.write(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def text(self) -> str:
+        return self.getvalue()
 
 
 def _declared(script: Script, values: dict[str, str]) -> dict[str, str]:

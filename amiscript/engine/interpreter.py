@@ -19,6 +19,7 @@ import regex
 from amiscript.engine.ami import AmiSteps, Stop
 from amiscript.engine.matcher import Found, Searcher
 from amiscript.engine.output import Masker, Output, one_line
+from amiscript.engine.results import StepRecord
 from amiscript.engine.session import Outcome, Session
 from amiscript.engine.variables import refuse_line_breaks, resolve_variables
 from amiscript.errors import AmiscriptError, Location, RunFailed, ScriptError, TransportError
@@ -109,6 +110,8 @@ class Interpreter(AmiSteps):
         )
         self._handling: set[str] = set()  # global handlers now running: never re-entered
         self._frames = [_Frame(script, self.values, self._secret_names, self._timeout)]
+        self.records: list[StepRecord] = []  # what each step did, for reports
+        self._depth = 0
         self._check_values_before_sending()
         self._runners: dict[type, Callable[[Any], None]] = {
             Print: self._print,
@@ -235,7 +238,23 @@ class Interpreter(AmiSteps):
 
     def _run_steps(self, steps: Sequence[Step]) -> None:
         for step in steps:
-            self._runners[type(step)](step)
+            record = StepRecord(str(step.location), type(step).__name__.lower().replace("waitevent", "wait_event"),
+                                self._depth)  # fmt: skip
+            self.records.append(record)
+            started = self._clock()
+            self._depth += 1
+            try:
+                self._runners[type(step)](step)
+                record.status = "passed"
+            except Stop:
+                record.status = "failed" if isinstance(step, Fail) else "stopped"
+                raise
+            except AmiscriptError:
+                record.status = "failed"
+                raise
+            finally:
+                self._depth -= 1
+                record.seconds = round(self._clock() - started, 6)
 
     def _render(self, template: Template) -> str:
         return template.render(self.values, environ=self._environ)
@@ -245,6 +264,8 @@ class Interpreter(AmiSteps):
         self.values[name] = value
         if name in self._secret_names and isinstance(value, str):
             self.mask.add(value)
+        if self.records and isinstance(value, str):
+            self.records[-1].captures[name] = self.mask(value)
 
     def _note(self, text: str) -> None:
         self.session.note(text)
