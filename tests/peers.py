@@ -64,3 +64,21 @@ def read_until(conn: socket.socket, marker: bytes, limit: float = 5.0) -> bytes:
             break
         data += chunk
     return data
+
+
+def recorder(received: list[bytes], until: bytes, greeting: bytes = b"") -> Handler:
+    """A peer that greets, then keeps what the client sends until ``until`` arrives."""
+
+    def record(conn: socket.socket) -> None:
+        if greeting:
+            conn.sendall(greeting)
+        conn.settimeout(5)
+        data = b""
+        while until not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        received.append(data)
+
+    return record

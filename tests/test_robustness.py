@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from amiscript.transports.base import Target
 from amiscript.transports.memory import MemoryTransport
 
 from .helpers import AMISCRIPT, FakeClock, Recorder
-from .peers import tcp_peer
+from .peers import recorder, tcp_peer
 
 ROOT = Path(__file__).resolve().parents[1]
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
@@ -182,15 +181,7 @@ def test_vmcount_counts_survive_any_chunking_of_the_reply() -> None:
 def test_non_utf8_bytes_from_argv_are_sent_unchanged(tmp_path: Path) -> None:
     received: list[bytes] = []
 
-    def record(conn: socket.socket) -> None:
-        conn.settimeout(5)
-        data = b""
-        while not data.endswith(b"\r\n"):
-            chunk = conn.recv(100)
-            if not chunk:
-                break
-            data += chunk
-        received.append(data)
+    record = recorder(received, until=b"\r\n")
 
     script = tmp_path / "s.yaml"
     script.write_text('vars: {m: x}\nconnect: {}\nsteps:\n  - send: "M: ${m}\\n"\n')

@@ -23,7 +23,7 @@ from amiscript.sim import SimConfig, Simulator, default_config
 from amiscript.transports.base import Target
 
 from .helpers import AMISCRIPT, Recorder
-from .peers import free_port, tcp_peer
+from .peers import free_port, recorder, tcp_peer
 
 ROOT = Path(__file__).resolve().parents[1]
 VMCOUNT = str(ROOT / "scripts" / "vmcount.yaml")
@@ -144,17 +144,7 @@ def test_telnet_does_not_echo_what_we_send_into_what_we_match(sim: tuple[str, in
 @needs_telnet
 def test_telnet_sends_each_newline_as_crlf_exactly_once(tmp_path: Path) -> None:
     received: list[bytes] = []
-
-    def record(conn: socket.socket) -> None:
-        conn.sendall(b"hello\r\n")
-        conn.settimeout(5)
-        data = b""
-        while b"end" not in data:
-            chunk = conn.recv(1000)
-            if not chunk:
-                break
-            data += chunk
-        received.append(data)
+    record = recorder(received, until=b"end", greeting=b"hello\r\n")
 
     script = tmp_path / "s.yaml"
     script.write_text('connect: {}\nsteps:\n  - expect: hello\n  - send: "a\\nb\\r\\n\\nend\\n"\n  - sleep: 0.3\n')
@@ -379,16 +369,7 @@ def test_utf8_text_goes_through_telnet_unchanged_and_cannot_press_telnet_keys(tm
     received: list[bytes] = []
     text = "".join(chr(code) for code in range(0xA0, 0x800) if 0x85 not in chr(code).encode())
 
-    def record(conn: socket.socket) -> None:
-        conn.sendall(b"hello\r\n")
-        conn.settimeout(5)
-        data = b""
-        while b"END" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        received.append(data)
+    record = recorder(received, until=b"END", greeting=b"hello\r\n")
 
     script = tmp_path / "s.yaml"
     script.write_text(
