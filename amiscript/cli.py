@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="default expect timeout, overriding the script's `timeout:` (steps with their own keep it)",
     )
     run.add_argument(
+        "--format",
+        choices=("text", "nagios"),
+        default="text",
+        help="nagios: print one plugin line `SERVICE STATUS: text | perfdata` and exit 0/1/2/3 "
+        "(OK/WARNING/CRITICAL/UNKNOWN), for Nagios, Icinga, Naemon, Zabbix agents and Sensu",
+    )
+    run.add_argument(
         "--json",
         metavar="FILE",
         help="also write the results as JSON: each run's result, steps, times and captures, secrets masked "
@@ -289,6 +296,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         targets += _read_inventory(args.inventory, scheme_only=args.simulate)
     started = time.time()
     single = len(paths) == 1 and len(targets) <= 1
+    if args.format == "nagios":
+        if not single or args.dry_run:
+            raise UsageError("--format nagios checks one script against one target (no --dry-run)")
+        with _maybe_simulator(args.simulate) as address:
+            return _run_nagios(args, paths[0], targets[0] if targets else None, variables, address, out, err)
     if single:
         target = targets[0] if targets else None
         if args.dry_run:
@@ -382,6 +394,54 @@ def _execute(
         interpreter.records if interpreter is not None else [],
     )
     return code, entry
+
+
+def _run_nagios(
+    args: argparse.Namespace,
+    path: str,
+    target: _Target | None,
+    variables: dict[str, str],
+    address: tuple[str, int] | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """One plugin line on stdout; what the script prints becomes its text, errors its status."""
+    from amiscript.report import nagios
+
+    service = Path(path).stem.upper()
+    captured = io.StringIO()
+    interpreter: Interpreter | None = None
+    try:
+        script = load_script(path)
+        service = (script.name or Path(path).stem).upper()
+        override = target.override if target else None
+        if address is not None:
+            override = TargetOverride(override.transport if override else _simulated_transport(script), *address)
+        given = {**_declared(script, target.variables if target else {}), **variables}
+        interpreter = Interpreter(
+            script, open_transport, HumanReport(captured, err, verbose=args.verbose), variables=given,
+            timeout=args.timeout, target=override,
+        )  # fmt: skip
+        code = interpreter.run()
+        error = None
+    except AmiscriptError as exc:
+        code, error = exc.exit_code, str(exc)
+    lines = [line for line in captured.getvalue().splitlines() if line.strip()]
+    text = error or (lines[-1] if lines else "check passed")
+    status = {0: nagios.OK, 2: nagios.UNKNOWN}.get(code, nagios.CRITICAL)
+    perf: list[str] = []
+    if interpreter is not None and code == 0:
+        for metric in interpreter.script.metrics:
+            raw = interpreter.values.get(metric.name)
+            try:
+                value = float(str(raw))
+            except ValueError:
+                status, text = nagios.UNKNOWN, f"metric {metric.name!r} has no numeric value ({raw!r})"
+                break
+            perf.append(nagios.perfdata(metric.label, str(raw), metric.uom, metric.warning, metric.critical))
+            status = max(status, nagios.metric_status(value, metric.warning, metric.critical))
+    out.write(nagios.plugin_line(service, status, text, perf) + "\n")
+    return status
 
 
 def _dry_run(

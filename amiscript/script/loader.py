@@ -31,6 +31,7 @@ from amiscript.script.model import (
     Include,
     ItemsCheck,
     Login,
+    Metric,
     Newline,
     Pattern,
     PatternKind,
@@ -44,6 +45,7 @@ from amiscript.script.model import (
     VarSpec,
     WaitEvent,
 )
+from amiscript.script.ranges import parse_range
 from amiscript.script.schema import (
     ALTERNATIVE_KEYS,
     BOOLEAN_WORDS,
@@ -52,6 +54,7 @@ from amiscript.script.schema import (
     ITEMS_KEYS,
     LOGIN_KEYS,
     MATCHER_KEYS,
+    METRIC_KEYS,
     STEP_KINDS,
     STEP_OPTIONS,
     TOP_KEYS,
@@ -240,6 +243,7 @@ class _Builder:
         description = ""
         if "description" in top:
             description = self.attempt(lambda: str(self.text(top["description"], "description")), "")
+        metrics = self.attempt(lambda: self.metrics(top["metrics"]), ()) if "metrics" in top else ()
         self.check_references()
         if self.problems:
             raise ScriptErrors(sorted(self.problems, key=_position))
@@ -258,6 +262,7 @@ class _Builder:
             steps=steps,
             location=top.location,
             implicit_vars=frozenset(self.implicit),
+            metrics=metrics,
             timeout_set="timeout" in top,
         )
 
@@ -296,6 +301,37 @@ class _Builder:
                         hint="defaults may use variables declared earlier under `vars:` and ${env:NAME}",
                     )
         return tuple(specs)
+
+    def metrics(self, node: YNode) -> tuple[Metric, ...]:
+        found = []
+        spec = self.mapping(node, "metrics")
+        for name, value in spec.items():
+            where = spec.key_locations[name]
+            if name not in self.declared:
+                self.problems.append(
+                    ScriptError(
+                        f"metric {name!r} is not a variable of this script",
+                        where,
+                        hint=_suggest(name, sorted(self.declared)) or "a metric reports a variable the script sets",
+                    )
+                )
+            options = value if isinstance(value, YMap) else YMap()
+            if not isinstance(value, (YMap, YStr)) or (isinstance(value, YStr) and value):
+                raise ScriptError(f"metric {name!r} takes label, warning, critical and uom", value.location)
+            self.check_keys(options, METRIC_KEYS, f"metric {name!r}")
+            ranges = {}
+            for kind in ("warning", "critical"):
+                ranges[kind] = None
+                if kind in options:
+                    text = self.text(options[kind], kind)
+                    try:
+                        ranges[kind] = parse_range(str(text))
+                    except ValueError as exc:
+                        raise ScriptError(str(exc), text.location, hint=f"e.g. {kind}: '10' or '5:20'") from None
+            uom = str(self.text(options["uom"], "uom")) if "uom" in options else ""
+            label = str(self.text(options["label"], "label")) if "label" in options else name
+            found.append(Metric(name, label, ranges["warning"], ranges["critical"], uom, where))
+        return tuple(found)
 
     def connect(self, node: YNode) -> Connect:
         conn = self.mapping(node, "connect")

@@ -7,6 +7,7 @@ from enum import Enum
 
 from amiscript.errors import Location
 from amiscript.script.expr import Expression
+from amiscript.script.ranges import Range
 from amiscript.script.template import Template
 
 DEFAULT_TIMEOUT = 10.0  # Expect's default
@@ -37,6 +38,18 @@ class VarSpec:
     required: bool
     secret: bool
     help: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A variable reported as Nagios perfdata, with optional warning and critical ranges."""
+
+    name: str
+    label: str
+    warning: Range | None
+    critical: Range | None
+    uom: str
     location: Location
 
 
@@ -127,6 +140,7 @@ class Script:
     steps: tuple[Step, ...]
     location: Location
     implicit_vars: frozenset[str] = field(default_factory=frozenset)
+    metrics: tuple[Metric, ...] = ()
     timeout_set: bool = False  # `timeout:` was written (an included script's then applies to its steps)
 
     def var(self, name: str) -> VarSpec | None:

@@ -65,6 +65,11 @@ TOP: dict[str, Json] = {
     "match_max": key(whole(64, 1 << 30), "Characters of received text kept for matching (1048576).", 1048576),
     "event_backlog": key(WHOLE, "Events kept for wait_event while other AMI steps wait (1000).", 1000),
     "on": key({"$ref": "#/definitions/handlers"}, "Handlers for end of file and timeout.", {"eof": [{"exit": 1}]}),
+    "metrics": key(
+        {"$ref": "#/definitions/metrics"},
+        "Variables reported as perfdata by --format nagios, with warning/critical ranges.",
+        {"new": {"label": "new_messages", "warning": "10", "critical": "20"}},
+    ),
     "steps": key(STEPS, "The steps, in order.", [{"print": "hello"}]),
 }
 VAR_OPTIONS: dict[str, Json] = {
@@ -114,6 +119,12 @@ LOGIN: dict[str, Json] = {
         "plain (default) or md5: Challenge, then the key; the secret never crosses the wire.",
         "md5",
     ),
+}
+METRIC: dict[str, Json] = {
+    "label": key({"type": "string"}, "The perfdata label (default: the variable's name).", "new_messages"),
+    "warning": key({"type": ["string", "number"]}, "Nagios range: WARNING when the value is outside it.", "10"),
+    "critical": key({"type": ["string", "number"]}, "Nagios range: CRITICAL when the value is outside it.", "20"),
+    "uom": key({"enum": ["", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"]}, "Unit of measure.", "s"),
 }
 ITEMS: dict[str, Json] = {
     "count": key(whole(0), "The list must have exactly this many items.", 0),
@@ -273,6 +284,7 @@ VAR_KEYS = tuple(VAR_OPTIONS)
 CONNECT_KEYS = tuple(CONNECT)
 HANDLER_KEYS = tuple(HANDLERS)
 LOGIN_KEYS = tuple(LOGIN)
+METRIC_KEYS = tuple(METRIC)
 ITEMS_KEYS = tuple(ITEMS)
 ALTERNATIVE_KEYS = tuple(ALTERNATIVE)
 STEP_KINDS = tuple(STEP_SPECS)
@@ -340,6 +352,17 @@ def schema() -> Json:
                 ],
             },
             "handlers": {"type": "object", "properties": HANDLERS, "additionalProperties": False},
+            "metrics": {
+                "type": "object",
+                "propertyNames": {"pattern": NAME_PATTERN},
+                "additionalProperties": {
+                    "anyOf": [
+                        {"type": "object", "properties": METRIC, "additionalProperties": False},
+                        {"type": "null"},
+                        {"const": ""},
+                    ]
+                },
+            },
             "alternative": {
                 "type": "object",
                 "properties": ALTERNATIVE,

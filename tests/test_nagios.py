@@ -1,0 +1,100 @@
+"""--format nagios: the plugin line, perfdata and the exit status for each state and range."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from amiscript.report.nagios import CRITICAL, OK, WARNING, metric_status, perfdata, plugin_line
+from amiscript.script.ranges import parse_range
+
+from .helpers import AMISCRIPT
+from .peers import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECK = (
+    "name: mailbox\nvars:\n  mailbox: {default: 124@default}\n"
+    "metrics:\n  new: {label: new_messages, warning: '1', critical: '5'}\n  old: {}\n"
+    "connect: {}\nsteps:\n  - login: {username: admin, secret: secret5}\n"
+    "  - action: {Action: MailboxCount, Mailbox: '${mailbox}'}\n    save: {new: NewMessages, old: OldMessages}\n"
+    "  - print: '${mailbox}: ${new} new | ${old} old'\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end", "inside", "alerting"),
+    [
+        ("10", 0, 10, False, [-1, 11, 15, 20, 21]),
+        ("10:", 10, math.inf, False, [-1, 0, 9]),
+        ("~:10", -math.inf, 10, False, [11, 15, 20, 21]),
+        ("10:20", 10, 20, False, [-1, 0, 9, 21]),
+        ("@10:20", 10, 20, True, [10, 11, 15, 20]),
+    ],
+)
+def test_nagios_ranges_follow_the_plugin_guidelines(
+    text: str, start: float, end: float, inside: bool, alerting: list[float]
+) -> None:
+    parsed = parse_range(text)
+    assert (parsed.start, parsed.end, parsed.inside) == (start, end, inside)
+    probes = [-1, 0, 9, 10, 11, 15, 20, 21]
+    assert [value for value in probes if parsed.alerts(value)] == alerting
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "20:10", ":", "@"])
+def test_invalid_ranges_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_range(bad)
+
+
+def test_status_perfdata_and_the_plugin_line() -> None:
+    warning, critical = parse_range("1"), parse_range("5")
+    assert [metric_status(value, warning, critical) for value in (0, 2, 6)] == [OK, WARNING, CRITICAL]
+    assert perfdata("new messages", "2", "", warning, critical) == "'new messages'=2;1;5;;"
+    assert plugin_line("MAILBOX", WARNING, "a | b\nc", ["x=1;;;;"]) == "MAILBOX WARNING: a / b c | x=1;;;;"
+
+
+def run(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*AMISCRIPT, "run", str(script), "--format", "nagios", *args],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mailbox", "code", "line"),
+    [
+        ("123@default", 0, "MAILBOX OK: 123@default: 0 new / 0 old | new_messages=0;1;5;; old=0;;;;"),
+        ("124@default", 1, "MAILBOX WARNING: 124@default: 2 new / 1 old | new_messages=2;1;5;; old=1;;;;"),
+    ],
+)
+def test_metrics_decide_ok_and_warning(tmp_path: Path, mailbox: str, code: int, line: str) -> None:
+    script = tmp_path / "mailbox.yaml"
+    script.write_text(CHECK)
+    result = run(script, "--simulate", "--var", f"mailbox={mailbox}")
+    assert (result.returncode, result.stdout) == (code, line + "\n")
+
+
+def test_critical_from_a_range_from_a_failed_step_and_from_an_unreachable_pbx(tmp_path: Path) -> None:
+    script = tmp_path / "mailbox.yaml"
+    script.write_text(CHECK.replace("critical: '5'", "critical: '4'"))
+    over = run(script, "--simulate", "--var", "mailbox=200@sales")
+    assert (over.returncode, over.stdout.split(" | ")[0]) == (2, "MAILBOX CRITICAL: 200@sales: 5 new / 3 old")
+    refused = script.with_name("refused.yaml")
+    refused.write_text(CHECK.replace("secret: secret5", "secret: wrong"))
+    failed = run(refused, "--simulate")
+    assert (failed.returncode, failed.stdout.split(": ", 1)[0]) == (2, "MAILBOX CRITICAL")
+    assert "Authentication failed" in failed.stdout
+    down = run(script, "--target", f"tcp://127.0.0.1:{free_port()}")
+    assert down.returncode == 2 and down.stdout.startswith("MAILBOX CRITICAL: ") and "connection refused" in down.stdout
+
+
+def test_a_broken_script_or_a_metric_without_a_number_is_unknown(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("steps:\n  - prnt: x\n")
+    result = run(broken)
+    assert (result.returncode, result.stdout.split(": ")[0]) == (3, "BROKEN UNKNOWN")
+    wordy = tmp_path / "wordy.yaml"
+    wordy.write_text("metrics: {word: {}}\nsteps:\n  - set: {word: many}\n")
+    result = run(wordy)
+    assert (result.returncode, result.stdout) == (3, "WORDY UNKNOWN: metric 'word' has no numeric value ('many')\n")
