@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(OK/WARNING/CRITICAL/UNKNOWN), for Nagios, Icinga, Naemon, Zabbix agents and Sensu",
     )
     run.add_argument(
+        "--junit",
+        metavar="FILE",
+        help="also write JUnit XML for CI servers: one testcase per script and target (docs/reports.md)",
+    )
+    run.add_argument(
         "--json",
         metavar="FILE",
         help="also write the results as JSON: each run's result, steps, times and captures, secrets masked "
@@ -306,12 +311,12 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if args.dry_run:
             return _dry_run(args, paths[0], target, variables, out)
         with _maybe_simulator(args.simulate) as address:
-            if args.json is None:  # the common case: output streams straight through
+            if args.json is None and args.junit is None:  # the common case: output streams straight through
                 return _execute(args, paths[0], target, variables, address, out, err, strict=True)[0]
             tee_out, tee_err = _Tee(out), _Tee(err)
             code, entry = _execute(args, paths[0], target, variables, address, tee_out, tee_err, strict=True)
             entry.stdout, entry.stderr = tee_out.text(), tee_err.text()
-        write_report(args.json, [entry], started)
+        _write_reports(args, [entry], started)
         return code
     _check_declared_somewhere(paths, variables)
     entries: dict[int, RunEntry] = {}
@@ -337,12 +342,23 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(outcome.stdout)
         err.write(outcome.stderr)
     out.write("\n" + "\n".join(summary_table(outcomes)) + "\n")
-    if args.json is not None:
-        for index, outcome in enumerate(outcomes):
-            if index in entries:
-                entries[index].stdout, entries[index].stderr = outcome.stdout, outcome.stderr
-        write_report(args.json, [entries[index] for index in sorted(entries)], started)
+    for index, outcome in enumerate(outcomes):
+        if index in entries:
+            entries[index].stdout, entries[index].stderr = outcome.stdout, outcome.stderr
+    _write_reports(args, [entries[index] for index in sorted(entries)], started)
     return worst(outcomes)
+
+
+def _write_reports(args: argparse.Namespace, entries: list[RunEntry], started: float) -> None:
+    try:
+        if args.json is not None:
+            write_report(args.json, entries, started)
+        if args.junit is not None:
+            from amiscript.report.junit import write_junit
+
+            write_junit(args.junit, entries, started)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc.strerror or exc}") from None
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import jsonschema
+import xmlschema
 
 from amiscript.report.json_report import RESULT_SCHEMA
 
@@ -75,3 +77,40 @@ def test_many_runs_each_get_an_entry(tmp_path: Path) -> None:
     runs = report(out)["runs"]
     assert [(entry["target"], entry["result"]) for entry in runs] == [("tcp://", "ok"), ("telnet://", "ok")]
     assert all(entry["stdout"].endswith("Old messages: 1\n") for entry in runs)
+
+
+JUNIT_SCHEMA = xmlschema.XMLSchema(str(ROOT / "tests" / "fixtures" / "junit.xsd"))
+
+
+def test_junit_is_valid_and_reports_a_failure_with_its_message_location_and_output(tmp_path: Path) -> None:
+    out = tmp_path / "junit.xml"
+    result = run("run", VMCOUNT, "--simulate", "--var", "mailbox=1", "--var", "secret=hunter2", "--junit", str(out))
+    assert result.returncode == 1
+    JUNIT_SCHEMA.validate(str(out))
+    suite = ElementTree.parse(out).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("1", "1", "0")
+    case = suite.find("testcase")
+    assert case is not None and case.get("classname") == "amiscript.vmcount"
+    failure = case.find("failure")
+    assert failure is not None and failure.get("message") == "Login failed."
+    assert (failure.text or "").startswith(f"{VMCOUNT}:50:13")
+    assert case.findtext("system-out") == result.stdout
+    assert "hunter2" not in out.read_text()
+
+
+def test_junit_for_many_targets_counts_failures_and_errors(tmp_path: Path) -> None:
+    out = tmp_path / "junit.xml"
+    login = str(ROOT / "scripts" / "checks" / "ami-login.yaml")
+    down = f"tcp://127.0.0.1:{free_port()}"
+    result = run("run", login, "--simulate", "--target", "tcp://", "--target", "telnet://", "--junit", str(out))
+    assert result.returncode == 0, result.stderr
+    JUNIT_SCHEMA.validate(str(out))
+    mixed = tmp_path / "mixed.xml"
+    result = run("run", login, VMCOUNT, "--target", down, "--var", "mailbox=1", "--junit", str(mixed))
+    assert result.returncode == 3
+    JUNIT_SCHEMA.validate(str(mixed))
+    suite = ElementTree.parse(mixed).getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("errors")) == ("2", "1")
+    names = [(case.get("classname"), case.get("name")) for case in suite.iter("testcase")]
+    assert names == [("amiscript.ami-login", down), ("amiscript.vmcount", down)]
