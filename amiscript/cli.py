@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(OK/WARNING/CRITICAL/UNKNOWN), for Nagios, Icinga, Naemon, Zabbix agents and Sensu",
     )
     run.add_argument(
+        "--transcript",
+        metavar="FILE",
+        help="write every byte sent and received, with direction and time, secrets masked (JSON Lines; "
+        "one script and target)",
+    )
+    run.add_argument(
         "--junit",
         metavar="FILE",
         help="also write JUnit XML for CI servers: one testcase per script and target (docs/reports.md)",
@@ -301,6 +307,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         targets += _read_inventory(args.inventory, scheme_only=args.simulate)
     started = time.time()
     single = len(paths) == 1 and len(targets) <= 1
+    if args.transcript is not None and not single:
+        raise UsageError("--transcript records one conversation: give one script and at most one target")
     if args.format == "nagios":
         if not single or args.dry_run:
             raise UsageError("--format nagios checks one script against one target (no --dry-run)")
@@ -396,7 +404,7 @@ def _execute(
         interpreter = Interpreter(
             script, open_transport, report, variables=given, timeout=args.timeout, target=override
         )
-        code = interpreter.run()
+        code = interpreter.run() if args.transcript is None else _run_with_transcript(interpreter, args.transcript)
     except AmiscriptError as exc:
         error = exc
         code = _report_error(exc, err)
@@ -410,6 +418,22 @@ def _execute(
         interpreter.records if interpreter is not None else [],
     )
     return code, entry
+
+
+def _run_with_transcript(interpreter: Interpreter, path: str) -> int:
+    from amiscript.report.transcript import Transcript
+
+    try:
+        handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed below, after the run
+    except OSError as exc:
+        raise UsageError(f"cannot write the transcript: {exc.strerror or exc}") from None
+    with handle:
+        transcript = Transcript(handle, interpreter.mask)
+        interpreter.session.recorder = transcript.record
+        try:
+            return interpreter.run()
+        finally:
+            transcript.end("end")
 
 
 def _run_nagios(

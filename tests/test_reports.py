@@ -114,3 +114,32 @@ def test_junit_for_many_targets_counts_failures_and_errors(tmp_path: Path) -> No
     assert suite is not None and (suite.get("tests"), suite.get("errors")) == ("2", "1")
     names = [(case.get("classname"), case.get("name")) for case in suite.iter("testcase")]
     assert names == [("amiscript.ami-login", down), ("amiscript.vmcount", down)]
+
+
+def test_transcript_has_every_byte_each_way_with_monotonic_times_and_secrets_masked(tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    result = run(
+        "run",
+        VMCOUNT,
+        "--simulate",
+        "--var",
+        "mailbox=124@default",
+        "--var",
+        "secret=secret5",
+        "--transcript",
+        str(out),
+    )
+    assert result.returncode == 0
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    times = [record["t"] for record in records]
+    assert times == sorted(times)
+    sent = "".join(record["text"] for record in records if record["dir"] == "sent")
+    assert sent == (
+        "Action: Login\r\nUsername: admin\r\nSecret: ****\r\n\r\n"
+        "Action: MailboxCount\r\nMailbox: 124@default\r\n\r\nAction: Logoff\r\n\r\n"
+    )
+    received = "".join(record["text"] for record in records if record["dir"] == "received")
+    assert received.startswith("Asterisk Call Manager/11.0.0\r\nResponse: Success\r\n")
+    assert "NewMessages: 2\r\nOldMessages: 1\r\n\r\n" in received
+    assert records[-1]["dir"] == "end"
+    assert "secret5" not in out.read_text()

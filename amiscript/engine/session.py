@@ -56,6 +56,7 @@ class Session:
         self.broken: TransportError | None = None  # why the connection is gone, if it broke
         self.eof = False
         self._received = 0
+        self.recorder: Callable[[str, bytes], None] | None = None  # every byte, each way (--transcript)
         self._partial_line = ""
         self._log_decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
@@ -85,6 +86,8 @@ class Session:
         if transport is None:
             raise ConnectionLost("the connection is closed")
         self._output.sent(self._mask(shown))
+        if self.recorder is not None:
+            self.recorder("sent", data)
         try:
             transport.send(data, timeout)
         except TransportError as exc:
@@ -179,6 +182,8 @@ class Session:
 
     def _deliver(self, data: bytes) -> None:
         self._received += len(data)
+        if self.recorder is not None:
+            self.recorder("received", data)
         if self._mode is _Mode.PACKETS and self._packets is not None:
             self._packets.feed(data)
         else:
@@ -191,6 +196,8 @@ class Session:
         if self.eof:
             return
         self.eof = True
+        if self.recorder is not None:
+            self.recorder("eof", b"")
         self.text.feed_eof()
         if self._packets is not None:
             self._packets.feed_eof()
