@@ -20,12 +20,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import urlsplit
 
 from amiscript import __version__
 from amiscript.engine import Interpreter, TargetOverride
 from amiscript.engine.runner import RESULTS, Job, Outcome, run_jobs, summary_table, worst
 from amiscript.errors import AmiscriptError, Diagnostic, ScriptError, ScriptErrors, TransportError, UsageError
+from amiscript.frontend import open_transport, parse_target, read_vars_file
 from amiscript.report import HumanReport
 from amiscript.report.json_report import RunEntry, write_report
 from amiscript.script import Script, load_script
@@ -33,8 +33,6 @@ from amiscript.script.lint import lint
 from amiscript.script.model import MAX_SECONDS
 from amiscript.script.template import parse_template
 from amiscript.script.yamlnodes import YList, YMap, YStr, load_yaml_file
-from amiscript.transports.base import Target, Transport
-from amiscript.transports.tcp import TcpTransport
 
 PROG = "amiscript"
 EXIT_INTERRUPTED = 130
@@ -300,9 +298,9 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     paths = _script_paths(args.scripts)
-    variables = _read_vars_file(args.vars_file) if args.vars_file else {}
+    variables = read_vars_file(args.vars_file) if args.vars_file else {}
     variables.update(_parse_vars(args.var))
-    targets = [_Target(url, _parse_target(url, scheme_only=args.simulate), {}) for url in args.target]
+    targets = [_Target(url, parse_target(url, scheme_only=args.simulate), {}) for url in args.target]
     if args.inventory:
         targets += _read_inventory(args.inventory, scheme_only=args.simulate)
     started = time.time()
@@ -587,7 +585,7 @@ def _read_inventory(path: str, *, scheme_only: bool) -> list[_Target]:
                 if not isinstance(value, YStr):
                     raise ScriptError(f"variable {var!r} must be text", value.location)
                 values[var] = parse_template(str(value), value.location).render({}, environ=os.environ)
-        targets.append(_Target(name, _parse_target(url, scheme_only=scheme_only), values))
+        targets.append(_Target(name, parse_target(url, scheme_only=scheme_only), values))
     return targets
 
 
@@ -609,19 +607,6 @@ def _simulated_transport(script: Script) -> str:
     return "telnet" if spec is not None and spec.transport.raw == "telnet" else "tcp"
 
 
-def open_transport(target: Target) -> Transport:
-    if target.transport == "tcp":
-        return TcpTransport.open(target)
-    # pexpect is imported only by scripts that spawn: a TCP run does not pay for it
-    from amiscript.transports.spawn import SpawnTransport, TelnetTransport
-
-    if target.transport == "telnet":
-        return TelnetTransport.open(target)
-    if target.transport == "spawn":
-        return SpawnTransport.open(target)
-    raise TransportError(f"transport {target.transport!r} is not available")
-
-
 def _parse_vars(items: Sequence[str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for item in items:
@@ -630,43 +615,6 @@ def _parse_vars(items: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--var {item!r}: expected NAME=VALUE")
         values[name.strip()] = value
     return values
-
-
-def _read_vars_file(path: str) -> dict[str, str]:
-    root = load_yaml_file(Path(path), path)
-    if not isinstance(root, YMap):
-        raise ScriptError("a vars file must be a mapping of names to values", root.location)
-    values: dict[str, str] = {}
-    for name, value in root.items():
-        if not isinstance(value, YStr):
-            raise ScriptError(f"variable {name!r} must be text, not a list or mapping", value.location)
-        values[name] = str(value)
-    return values
-
-
-TARGET_SCHEMES = ("tcp", "telnet")
-
-
-def _parse_target(url: str, *, scheme_only: bool = False) -> TargetOverride:
-    """tcp://HOST:PORT or telnet://HOST:PORT; with --simulate the scheme alone will do."""
-    expected = f"--target {url!r}: expected tcp://HOST:PORT or telnet://HOST:PORT"
-    parts = urlsplit(url)
-    if parts.scheme not in TARGET_SCHEMES:
-        raise UsageError(expected)
-    if scheme_only:
-        if parts.netloc:
-            raise UsageError(
-                f"--target {url!r}: with --simulate the simulator's address is used; give only the scheme, "
-                f"such as --target {parts.scheme}://"
-            )
-        return TargetOverride(parts.scheme, "", 0)
-    try:
-        port = parts.port
-    except ValueError:
-        raise UsageError(f"--target {url!r}: the port must be a number from 1 to 65535") from None
-    if not parts.hostname or port is None or port == 0 or parts.path not in ("", "/"):
-        raise UsageError(expected)
-    return TargetOverride(parts.scheme, parts.hostname, port)
 
 
 @contextmanager
@@ -687,6 +635,7 @@ def _check(paths: Sequence[str], output_format: str, out: TextIO) -> int:
     """Every problem of every file: errors stop a script from running, warnings do not."""
     diagnostics: list[Diagnostic] = []
     clean = 0
+    paths = _script_paths(paths)
     for path in paths:
         try:
             script = load_script(path)

@@ -176,7 +176,7 @@ OPENED: list[object] = []  # transports stay referenced, so only close() can end
 
 
 def keeping(target: Target) -> object:
-    from amiscript.cli import open_transport
+    from amiscript.frontend import open_transport
 
     transport = open_transport(target)
     OPENED.append(transport)

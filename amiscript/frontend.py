@@ -1,0 +1,63 @@
+"""What every front end shares (the command line, the pytest plugin): opening a transport by
+name, reading --target URLs and vars files. Front ends import this; nothing here imports them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from amiscript.engine import TargetOverride
+from amiscript.errors import ScriptError, TransportError, UsageError
+from amiscript.script.yamlnodes import YMap, YStr, load_yaml_file
+from amiscript.transports.base import Target, Transport
+from amiscript.transports.tcp import TcpTransport
+
+
+def open_transport(target: Target) -> Transport:
+    if target.transport == "tcp":
+        return TcpTransport.open(target)
+    # pexpect is imported only by scripts that spawn: a TCP run does not pay for it
+    from amiscript.transports.spawn import SpawnTransport, TelnetTransport
+
+    if target.transport == "telnet":
+        return TelnetTransport.open(target)
+    if target.transport == "spawn":
+        return SpawnTransport.open(target)
+    raise TransportError(f"transport {target.transport!r} is not available")
+
+
+def read_vars_file(path: str) -> dict[str, str]:
+    root = load_yaml_file(Path(path), path)
+    if not isinstance(root, YMap):
+        raise ScriptError("a vars file must be a mapping of names to values", root.location)
+    values: dict[str, str] = {}
+    for name, value in root.items():
+        if not isinstance(value, YStr):
+            raise ScriptError(f"variable {name!r} must be text, not a list or mapping", value.location)
+        values[name] = str(value)
+    return values
+
+
+TARGET_SCHEMES = ("tcp", "telnet")
+
+
+def parse_target(url: str, *, scheme_only: bool = False) -> TargetOverride:
+    """tcp://HOST:PORT or telnet://HOST:PORT; with --simulate the scheme alone will do."""
+    expected = f"--target {url!r}: expected tcp://HOST:PORT or telnet://HOST:PORT"
+    parts = urlsplit(url)
+    if parts.scheme not in TARGET_SCHEMES:
+        raise UsageError(expected)
+    if scheme_only:
+        if parts.netloc:
+            raise UsageError(
+                f"--target {url!r}: with --simulate the simulator's address is used; give only the scheme, "
+                f"such as --target {parts.scheme}://"
+            )
+        return TargetOverride(parts.scheme, "", 0)
+    try:
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"--target {url!r}: the port must be a number from 1 to 65535") from None
+    if not parts.hostname or port is None or port == 0 or parts.path not in ("", "/"):
+        raise UsageError(expected)
+    return TargetOverride(parts.scheme, parts.hostname, port)
