@@ -223,3 +223,42 @@ def test_a_long_secret_across_the_cut_of_last_received_is_masked_whole() -> None
         Interpreter(script, lambda t: transport, Recorder(), variables={"token": secret}, clock=clock).run()
     assert "LEAK" not in str(failure.value) and "EAKED" not in str(failure.value)
     assert "****" in str(failure.value)
+
+
+def test_a_secret_can_come_from_a_file_and_a_missing_file_stops_before_connecting(tmp_path: Path) -> None:
+    secret_file = tmp_path / "ami-secret"
+    secret_file.write_text("from-a-file\n")
+    text = f"vars:\n  pw: {{default: '${{file:{secret_file}}}', secret: true}}\nconnect: {{}}\nsteps:\n"
+    text += '  - send: "Secret: ${pw}\\n"\n  - print: "sent ${pw}"\n'
+    transport = MemoryTransport()
+    output = Recorder()
+    Interpreter(load_script_text(text, "t.yaml"), lambda t: transport, output, environ={}).run()
+    assert transport.sent == [b"Secret: from-a-file\r\n"]
+    assert output.printed == ["sent ****"]
+    secret_file.unlink()
+    opened: list[object] = []
+    with pytest.raises(ScriptError, match=r"cannot read .*ami-secret"):
+        Interpreter(load_script_text(text, "t.yaml"), lambda t: opened.append(t), Recorder(), environ={})  # type: ignore[arg-type,func-returns-value]
+    assert opened == []
+
+
+def test_progress_is_shown_on_a_terminal_and_not_otherwise() -> None:
+    import io
+
+    from amiscript.cli import _progress
+    from amiscript.engine.runner import Job, Outcome
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    job = Job("a.yaml", "tcp://pbx:5038", lambda out, err: 0)
+    terminal = Terminal()
+    show = _progress(terminal, 2)
+    assert show is not None
+    show(Outcome(job, 0, 0.1, "", ""), 1)
+    show(Outcome(job, 3, 0.1, "", ""), 2)
+    assert terminal.getvalue() == (
+        "\ramiscript: 1/2 done (tcp://pbx:5038: ok)\x1b[K\ramiscript: 2/2 done (tcp://pbx:5038: unreachable)\x1b[K\n"
+    )
+    assert _progress(io.StringIO(), 2) is None

@@ -85,6 +85,8 @@ class DryRun:
         for part in template.parts:
             if isinstance(part, str):
                 out.append(part)
+            elif part.file:
+                out.append(str(part))  # a file is read when the run needs it
             elif part.env:
                 out.append(self._environ.get(part.name, str(part)))
             elif part.name in self.values and isinstance(self.values[part.name], str) and part.key is None:

@@ -47,7 +47,7 @@ from amiscript.script.model import (
     WaitEvent,
 )
 from amiscript.script.source import excerpt
-from amiscript.script.template import Template, Value
+from amiscript.script.template import Ref, Template, Value, read_file_value
 from amiscript.transports.base import Target, Transport
 
 Opener = Callable[[Target], Transport]
@@ -159,7 +159,11 @@ class Interpreter(AmiSteps):
         Variable defaults are not walked: those in use were rendered already, and one that
         --var overrode does not need its environment variable.
         """
-        for name, where in _env_refs(self.script):
+        for ref, where in _env_refs(self.script):
+            if ref.file:
+                read_file_value(ref.name, where)
+                continue
+            name = ref.name
             if name not in self._environ:
                 raise ScriptError(
                     f"environment variable {name} is not set",
@@ -502,13 +506,13 @@ def _positive(text: str, what: str, where: Location) -> float:
     return value
 
 
-def _env_refs(root: object) -> list[tuple[str, Location]]:
-    """Every ${env:NAME} under ``root``, walked through the typed script values."""
-    found: list[tuple[str, Location]] = []
+def _env_refs(root: object) -> list[tuple[Ref, Location]]:
+    """Every ${env:NAME} and ${file:PATH} under ``root``, walked through the typed script values."""
+    found: list[tuple[Ref, Location]] = []
 
     def visit(value: object) -> None:
         if isinstance(value, Template):
-            found.extend((ref.name, value.location) for ref in value.refs if ref.env)
+            found.extend((ref, value.location) for ref in value.refs if ref.env)
         elif isinstance(value, (tuple, list)):
             for item in value:
                 visit(item)

@@ -26,10 +26,13 @@ class Ref:
     """A reference to a script variable, or to an environment variable when ``env``."""
 
     name: str
-    env: bool = False
+    env: bool = False  # from outside the script: the environment, or a file when `file`
     key: str | None = None  # ${item.Header}: one header of an item
+    file: bool = False  # ${file:PATH}: the contents of a file (a secret kept out of argv and scripts)
 
     def __str__(self) -> str:
+        if self.file:
+            return f"${{file:{self.name}}}"
         if self.env:
             return f"${{env:{self.name}}}"
         return f"${{{self.name}.{self.key}}}" if self.key else f"${{{self.name}}}"
@@ -68,7 +71,23 @@ class Template:
         return "".join(out)
 
 
+def read_file_value(path: str, where: Location) -> str:
+    """A ${file:PATH} value: the file's text without its final newline."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(1 << 16)
+    except OSError as exc:
+        raise ScriptError(
+            f"cannot read {path!r} for ${{file:{path}}}: {exc.strerror or exc}", where, hint="check the path"
+        ) from None
+    except UnicodeDecodeError:
+        raise ScriptError(f"{path!r} (for ${{file:{path}}}) is not UTF-8 text", where) from None
+    return text[:-1] if text.endswith("\n") else text
+
+
 def lookup(ref: Ref, values: Mapping[str, Value], env: Mapping[str, str], where: Location) -> str:
+    if ref.file:
+        return read_file_value(ref.name, where)
     if ref.env:
         if ref.name not in env:
             raise ScriptError(
@@ -137,6 +156,11 @@ def parse_template(text: str, where: Location) -> Template:
 
 def _parse_ref(inner: str, where: Location) -> Ref:
     inner = inner.strip()
+    if inner.startswith("file:"):
+        path = inner[5:].strip()
+        if not path:
+            raise ScriptError(f"`${{{inner}}}` names no file", where, hint="${file:/etc/amiscript/secret}")
+        return Ref(path, env=True, file=True)
     if inner.startswith("env:"):
         name = inner[4:].strip()
         if not NAME.fullmatch(name):
@@ -148,6 +172,6 @@ def _parse_ref(inner: str, where: Location) -> Ref:
             f"invalid variable reference `${{{inner}}}`",
             where,
             hint="names are letters, digits and _; an item's header is ${item.Header}; "
-            "environment variables are ${env:NAME}",
+            "environment variables are ${env:NAME}; a file's contents ${file:PATH}",
         )
     return Ref(name, key=key.strip() if dot else None)
