@@ -328,11 +328,13 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     entries: dict[int, RunEntry] = {}
     with _maybe_simulator(args.simulate) as address:
 
-        def job_for(index: int, path: str, target: _Target | None) -> Callable[[TextIO, TextIO], int]:
-            def job(job_out: TextIO, job_err: TextIO) -> int:
+        def job_for(index: int, path: str, target: _Target | None) -> Callable[[TextIO, TextIO, threading.Event], int]:
+            def job(job_out: TextIO, job_err: TextIO, cancel: threading.Event) -> int:
                 if args.dry_run:
                     return _dry_run(args, path, target, variables, job_out, job_err)
-                code, entries[index] = _execute(args, path, target, variables, address, job_out, job_err, strict=False)
+                code, entries[index] = _execute(
+                    args, path, target, variables, address, job_out, job_err, strict=False, cancel=cancel
+                )
                 return code
 
             return job
@@ -384,6 +386,7 @@ def _execute(
     err: TextIO,
     *,
     strict: bool,
+    cancel: threading.Event | None = None,
 ) -> tuple[int, RunEntry]:
     """Run one check; errors become its exit status and lines on ``err``, as main() does."""
     label = target.label if target else "(script's connect)"
@@ -400,7 +403,7 @@ def _execute(
         given.update(variables if strict else _declared(script, variables))
         report = HumanReport(out, err, verbose=args.verbose)
         interpreter = Interpreter(
-            script, open_transport, report, variables=given, timeout=args.timeout, target=override
+            script, open_transport, report, variables=given, timeout=args.timeout, target=override, cancel=cancel
         )
         code = interpreter.run() if args.transcript is None else _run_with_transcript(interpreter, args.transcript)
     except AmiscriptError as exc:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,3 +117,37 @@ def test_at_most_jobs_checks_talk_to_pbxs_at_once() -> None:
         targets = [arg for _ in range(5) for arg in ("--target", f"tcp://{host}:{port}")]
         amiscript("run", str(ROOT / "tests" / "corpus" / "banner-only.yaml"), *targets, "--jobs", "2")
     assert peak == 2
+
+
+def test_ctrl_c_stops_a_parallel_run_at_once_and_leaves_no_child(tmp_path: Path) -> None:
+    import signal
+    import uuid
+
+    from .test_spawn import processes_with
+
+    marker = f"amiscript-batch-{uuid.uuid4().hex}"
+    script = tmp_path / "sleepy.yaml"
+    program = "import time; print('READY', flush=True); time.sleep(60)"
+    script.write_text(
+        f"connect:\n  transport: spawn\n  command: [{sys.executable!r}, -c, {program!r}, {marker}]\n"
+        "steps:\n  - expect: READY\n  - sleep: 60\n"
+    )
+    process = subprocess.Popen(
+        [*AMISCRIPT, "run", str(script), str(script), str(script), "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while len(processes_with(marker)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(processes_with(marker)) == 2, "two checks at a time were not running"
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 130
+        assert time.monotonic() - started < 5
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    time.sleep(0.1)
+    assert processes_with(marker) == []

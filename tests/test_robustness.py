@@ -252,7 +252,7 @@ def test_progress_is_shown_on_a_terminal_and_not_otherwise() -> None:
         def isatty(self) -> bool:
             return True
 
-    job = Job("a.yaml", "tcp://pbx:5038", lambda out, err: 0)
+    job = Job("a.yaml", "tcp://pbx:5038", lambda out, err, cancel: 0)
     terminal = Terminal()
     show = _progress(terminal, 2)
     assert show is not None

@@ -8,6 +8,7 @@ without waiting.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from amiscript.engine.ami import AmiSteps, Stop
 from amiscript.engine.matcher import Found, Searcher
 from amiscript.engine.output import Masker, Output, one_line
 from amiscript.engine.results import StepRecord
-from amiscript.engine.session import Outcome, Session
+from amiscript.engine.session import Cancelled, Outcome, Session
 from amiscript.engine.variables import refuse_line_breaks, resolve_variables
 from amiscript.errors import AmiscriptError, Location, RunFailed, ScriptError, TransportError
 from amiscript.script.loader import compile_pattern
@@ -86,12 +87,13 @@ class Interpreter(AmiSteps):
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.script = script
         self._output = output
         self._environ = os.environ if environ is None else environ
         self._clock = clock
-        self._sleep = sleep
+        self._sleep = sleep if cancel is None else _cancellable_sleep(cancel)
         self._timeout = timeout if timeout is not None else script.timeout
         self._target_override = target
         values, secrets = resolve_variables(script, variables or {}, self._environ)
@@ -107,6 +109,7 @@ class Interpreter(AmiSteps):
             clock=clock,
             match_max=script.match_max,
             backlog_size=script.event_backlog,
+            cancel=cancel,
         )
         self._handling: set[str] = set()  # global handlers now running: never re-entered
         self._frames = [_Frame(script, self.values, self._secret_names, self._timeout)]
@@ -460,6 +463,14 @@ class Interpreter(AmiSteps):
     def _tail(self) -> str:
         # Mask a window longer by the longest secret, then cut: a secret across the cut is masked whole.
         return one_line(self.mask(self.session.text.tail(200 + self.mask.longest)), 200)
+
+
+def _cancellable_sleep(cancel: threading.Event) -> Callable[[float], None]:
+    def sleep(seconds: float) -> None:
+        if cancel.wait(seconds):
+            raise Cancelled
+
+    return sleep
 
 
 def _outgoing_templates(steps: Sequence[Step]) -> Iterator[tuple[Location, str, Template]]:

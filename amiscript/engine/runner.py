@@ -7,6 +7,7 @@ failing or hanging target never stops the others (every wait in a check has its 
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -20,7 +21,7 @@ RESULTS = {0: "ok", 1: "failed", 2: "error", 3: "unreachable", 130: "interrupted
 class Job:
     script: str
     target: str
-    run: Callable[[TextIO, TextIO], int]  # writes to (stdout, stderr), returns the exit status
+    run: Callable[[TextIO, TextIO, threading.Event], int]  # (stdout, stderr, cancel) -> exit status
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,22 +43,34 @@ def run_jobs(
     on_done: Callable[[Outcome, int], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[Outcome]:
-    """Run every job, at most ``limit`` at a time; outcomes come back in the jobs' order."""
+    """Run every job, at most ``limit`` at a time; outcomes come back in the jobs' order.
+
+    Ctrl-C (or SIGTERM turned into an exception) stops it at once: jobs not started never
+    start, running ones see the cancel flag within a fraction of a second and unwind, closing
+    their connections and reaping what they spawned; then the interrupt goes on up.
+    """
+    cancel = threading.Event()
 
     def one(job: Job) -> Outcome:
         out, err = io.StringIO(), io.StringIO()
         started = clock()
-        code = job.run(out, err)
+        code = job.run(out, err, cancel)
         return Outcome(job, code, clock() - started, out.getvalue(), err.getvalue())
 
     outcomes: dict[int, Outcome] = {}
-    with ThreadPoolExecutor(max_workers=max(1, limit), thread_name_prefix="amiscript-job") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, limit), thread_name_prefix="amiscript-job")
+    try:
         futures = {pool.submit(one, job): index for index, job in enumerate(jobs)}
         for done, future in enumerate(as_completed(futures), 1):
             outcome = future.result()
             outcomes[futures[future]] = outcome
             if on_done is not None:
                 on_done(outcome, done)
+    except BaseException:
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return [outcomes[index] for index in range(len(jobs))]
 
 

@@ -9,6 +9,7 @@ It never looks at which transport it has.
 from __future__ import annotations
 
 import codecs
+import threading
 from collections.abc import Callable
 from enum import Enum
 from typing import TypeVar
@@ -21,6 +22,13 @@ from amiscript.transports.base import Target, Transport
 
 T = TypeVar("T")
 SETTLE_SECONDS = 0.05  # quiet time after which a match that might still grow is taken
+
+
+class Cancelled(Exception):
+    """The run was asked to stop (Ctrl-C during a parallel run): unwind, closing everything."""
+
+
+CANCEL_POLL = 0.2  # with a cancel flag, how often a wait looks at it
 
 
 class Outcome(Enum):
@@ -43,7 +51,9 @@ class Session:
         clock: Callable[[], float],
         match_max: int,
         backlog_size: int,
+        cancel: threading.Event | None = None,
     ) -> None:
+        self.cancel = cancel
         self._opener = opener
         self._output = output
         self._mask = mask
@@ -163,8 +173,13 @@ class Session:
                 return Outcome.TIMEOUT, self._clock() - started
             # A deferred match is taken once the peer has been quiet for a moment.
             is_deferred = deferred()
+            wait = min(remaining, SETTLE_SECONDS) if is_deferred else remaining
+            if self.cancel is not None:
+                if self.cancel.is_set():
+                    raise Cancelled
+                wait = min(wait, CANCEL_POLL)
             try:
-                data = transport.receive(min(remaining, SETTLE_SECONDS) if is_deferred else remaining)
+                data = transport.receive(wait)
             except ConnectionLost as exc:
                 self.lose(exc)
                 continue
