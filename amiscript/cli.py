@@ -25,7 +25,7 @@ from amiscript import __version__
 from amiscript.engine import Interpreter, TargetOverride
 from amiscript.engine.runner import RESULTS, Job, Outcome, run_jobs, summary_table, worst
 from amiscript.errors import AmiscriptError, Diagnostic, ScriptError, ScriptErrors, TransportError, UsageError
-from amiscript.frontend import open_transport, parse_target, read_vars_file
+from amiscript.frontend import open_transport, parse_target, read_vars_file, simulated_target
 from amiscript.report import HumanReport
 from amiscript.report.json_report import RunEntry, write_report
 from amiscript.script import Script, load_script
@@ -395,12 +395,8 @@ def _execute(
     error: AmiscriptError | None = None
     try:
         script = load_script(path)
-        override = target.override if target else None
-        if address is not None:
-            override = TargetOverride(override.transport if override else _simulated_transport(script), *address)
-        given = _declared(script, target.variables if target else {})
-        # one script: every --var must be its own (typos show); several: each takes what it declares
-        given.update(variables if strict else _declared(script, variables))
+        override = _override(script, target, address)
+        given = _given(script, target, variables, strict=strict)
         report = HumanReport(out, err, verbose=args.verbose)
         interpreter = Interpreter(
             script, open_transport, report, variables=given, timeout=args.timeout, target=override, cancel=cancel
@@ -455,10 +451,8 @@ def _run_nagios(
     try:
         script = load_script(path)
         service = (script.name or Path(path).stem).upper()
-        override = target.override if target else None
-        if address is not None:
-            override = TargetOverride(override.transport if override else _simulated_transport(script), *address)
-        given = {**_declared(script, target.variables if target else {}), **variables}
+        override = _override(script, target, address)
+        given = _given(script, target, variables, strict=True)
         interpreter = Interpreter(
             script, open_transport, HumanReport(captured, err, verbose=args.verbose), variables=given,
             timeout=args.timeout, target=override,
@@ -497,7 +491,7 @@ def _dry_run(
 
     try:
         script = load_script(path)
-        given = {**_declared(script, target.variables if target else {}), **variables}
+        given = _given(script, target, variables, strict=True)
         shown = "the built-in simulator" if args.simulate else (target.label if target else None)
         report = HumanReport(out, err or out)
         return DryRun(script, report.print, variables=given, timeout=args.timeout, target=shown).run()
@@ -527,6 +521,20 @@ class _Tee(io.StringIO):
 
     def text(self) -> str:
         return self.getvalue()
+
+
+def _override(script: Script, target: _Target | None, address: tuple[str, int] | None) -> TargetOverride | None:
+    """Where this check connects: the --target or inventory entry, or the simulator if running."""
+    override = target.override if target else None
+    return simulated_target(script, override, address) if address is not None else override
+
+
+def _given(script: Script, target: _Target | None, variables: dict[str, str], *, strict: bool) -> dict[str, str]:
+    """The target's variables, then --var/--vars-file over them. With one script every --var must
+    be its own (so typos show); with several, each takes the ones it declares."""
+    given = _declared(script, target.variables if target else {})
+    given.update(variables if strict else _declared(script, variables))
+    return given
 
 
 def _declared(script: Script, values: dict[str, str]) -> dict[str, str]:
@@ -602,12 +610,6 @@ def _progress(err: TextIO, total: int) -> Callable[[Outcome, int], None] | None:
         err.flush()
 
     return show
-
-
-def _simulated_transport(script: Script) -> str:
-    """The simulator speaks TCP; a script written for telnet keeps going through telnet."""
-    spec = script.connect
-    return "telnet" if spec is not None and spec.transport.raw == "telnet" else "tcp"
 
 
 def _parse_vars(items: Sequence[str]) -> dict[str, str]:

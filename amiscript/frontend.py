@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from amiscript.engine import TargetOverride
 from amiscript.errors import ScriptError, TransportError, UsageError
+from amiscript.script import Script
 from amiscript.script.yamlnodes import YMap, YStr, load_yaml_file
 from amiscript.transports.base import Target, Transport
 from amiscript.transports.tcp import TcpTransport
@@ -61,3 +62,12 @@ def parse_target(url: str, *, scheme_only: bool = False) -> TargetOverride:
     if not parts.hostname or port is None or port == 0 or parts.path not in ("", "/"):
         raise UsageError(expected)
     return TargetOverride(parts.scheme, parts.hostname, port)
+
+
+def simulated_target(script: Script, override: TargetOverride | None, address: tuple[str, int]) -> TargetOverride:
+    """Point a run at the simulator: the simulator speaks TCP, but a script (or a --target
+    scheme) that goes through telnet keeps going through telnet."""
+    if override is not None:
+        return TargetOverride(override.transport, *address)
+    spec = script.connect
+    return TargetOverride("telnet" if spec is not None and spec.transport.raw == "telnet" else "tcp", *address)

@@ -21,6 +21,7 @@ import pytest
 
 from amiscript.engine import Interpreter, TargetOverride
 from amiscript.errors import AmiscriptError, ScriptErrors
+from amiscript.frontend import open_transport, parse_target, read_vars_file, simulated_target
 from amiscript.report import HumanReport
 from amiscript.script import Script, load_script
 
@@ -83,7 +84,6 @@ class ScriptItem(pytest.Item):
         self.target = target
 
     def runtest(self) -> None:
-        from amiscript.frontend import open_transport, parse_target, read_vars_file
 
         out, err = io.StringIO(), io.StringIO()
         try:
@@ -94,16 +94,16 @@ class ScriptItem(pytest.Item):
                 name, _, value = item.partition("=")
                 variables[name] = value
             given = {name: value for name, value in variables.items() if script.var(name) is not None}
-            override = self._target(script, parse_target)
+            override = self._target(script)
             code = Interpreter(script, open_transport, HumanReport(out, err), variables=given, target=override).run()
         except AmiscriptError as error:
             raise ScriptFailed(error, error.exit_code, out.getvalue()) from None
         if code != 0:
             raise ScriptFailed(None, code, out.getvalue())
 
-    def _target(self, script: Script, parse: Any) -> TargetOverride | None:
+    def _target(self, script: Script) -> TargetOverride | None:
         simulate = self.config.getoption("--ami-simulate")
-        override = parse(self.target, scheme_only=simulate) if self.target else None
+        override = parse_target(self.target, scheme_only=simulate) if self.target else None
         if not simulate:
             return override
         simulator = getattr(self.config, "_amiscript_simulator", None)
@@ -113,9 +113,7 @@ class ScriptItem(pytest.Item):
             simulator = Simulator(default_config(), port=0)
             simulator.start()
             self.config._amiscript_simulator = simulator  # type: ignore[attr-defined]
-        spec = script.connect
-        transport = override.transport if override else ("telnet" if spec and spec.transport.raw == "telnet" else "tcp")
-        return TargetOverride(transport, *simulator.address)
+        return simulated_target(script, override, simulator.address)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if not isinstance(excinfo.value, ScriptFailed):
