@@ -5,6 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 
 import pytest
+import xmlschema
+
+from .published_schema import published_junit_xsd
 
 PASSING = (
     "vars:\n  mailbox: {required: true}\nconnect: {}\nsteps:\n"
@@ -29,6 +32,7 @@ def test_scripts_become_items_and_a_failure_shows_the_step_and_its_yaml(pytester
             "*  > 6 |   - assert: new <= 1",
         ]
     )
+    xmlschema.XMLSchema(str(published_junit_xsd())).validate(str(pytester.path / "junit.xml"))
     cases = ElementTree.parse(pytester.path / "junit.xml").getroot().iter("testcase")
     assert sorted(case.get("name") for case in cases) == ["amiscript_full.yaml", "amiscript_ok.yaml"]
 
