@@ -16,7 +16,7 @@ DEFAULT_MATCH_MAX = 1 << 20
 DEFAULT_EVENT_BACKLOG = 1000
 MIN_MATCH_MAX = 64
 MAX_SECONDS = 86400.0  # one day: longer waits are mistakes, and the OS rejects huge ones
-TRANSPORTS = ("tcp", "telnet", "spawn")
+TRANSPORTS = ("tcp", "tls", "telnet", "spawn")
 
 
 class Newline(Enum):
