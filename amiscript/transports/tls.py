@@ -69,6 +69,26 @@ class TlsTransport(TcpTransport):
             raise _handshake_failed(exc, target, name) from None
         return cls(sock, target)
 
+    def __init__(self, sock: socket.socket, target: Target) -> None:
+        super().__init__(sock, target)
+        self._heard = False
+
+    def receive(self, timeout: float) -> bytes | None:
+        data = super().receive(timeout)
+        if data == b"" and not self._heard:
+            # An AMI server speaks first; closing before its banner is a refusal, typically of the
+            # client certificate (asyncio and some others close without sending the TLS alert).
+            raise ConnectionLost(
+                f"{self.target}: the server closed the TLS connection before its banner", hint=self._cert_hint()
+            )
+        self._heard = self._heard or bool(data)
+        return data
+
+    def _cert_hint(self) -> str:
+        if self.target.tls.cert:
+            return "it may not trust the client certificate given with --cert"
+        return "if it requires a client certificate, give --cert FILE and --key FILE"
+
     def _buffered(self) -> bool:
         # decrypted bytes wait inside the SSL object, where select() on the socket cannot see them
         return self._sock.pending() > 0
@@ -85,8 +105,7 @@ class TlsTransport(TcpTransport):
         reason = getattr(exc, "reason", None) or ""
         if isinstance(exc, ssl.SSLError) and any(alert in reason for alert in _CLIENT_CERT_REFUSED):
             return ConnectionLost(
-                f"{self.target}: the server refused the TLS connection ({reason.lower().replace('_', ' ')}): "
-                "it wants a client certificate it trusts (give --cert FILE and --key FILE)"
+                f"{self.target}: the server refused the TLS connection ({_short(exc)})", hint=self._cert_hint()
             )
         return super()._lost(exc)
 

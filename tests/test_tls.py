@@ -1,0 +1,268 @@
+"""AMI over TLS, end to end: a CA and certificates made here, the simulator serving TLS, the CLI
+as a subprocess. Every failure must be one line that names the cause and the option to fix it."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from amiscript.frontend import parse_target
+from amiscript.sim import SimConfig, Simulator, default_config
+from amiscript.sim.server import server_context
+
+from .helpers import AMISCRIPT
+from .peers import tcp_peer
+
+ROOT = Path(__file__).resolve().parents[1]
+VMCOUNT = str(ROOT / "scripts" / "vmcount.yaml")
+BOOK_SESSION = "Mailbox: 123@default\nConnected.\nLogged in.\nNew messages: 0\nOld messages: 0\n"
+# No `on: eof` handler: a connection that cannot be made ends the run with exit 3 and its reason.
+LOGIN = """\
+connect: {host: 127.0.0.1, port: '5038', timeout: 2}
+steps:
+  - expect: Manager
+  - send: "Action: Login\\nUsername: admin\\nSecret: secret5\\n\\n"
+  - expect: 'Response: Success'
+  - print: logged in
+"""
+# generous for a loaded 2-core machine; what matters is that a stuck handshake ends at all
+SLACK = 10.0
+
+
+class Pki:
+    """A CA, a server certificate for pbx.example.net only, and a client certificate, as files."""
+
+    def __init__(self, where: Path) -> None:
+        self.ca = trustme.CA()
+        self.cacert = str(where / "ca.pem")
+        self.ca.cert_pem.write_to_path(self.cacert)
+        server = self.ca.issue_cert("pbx.example.net")
+        self.server_cert = str(where / "server.pem")
+        self.server_key = str(where / "server.key")
+        for blob in server.cert_chain_pems:
+            blob.write_to_path(self.server_cert, append=True)
+        server.private_key_pem.write_to_path(self.server_key)
+        client = self.ca.issue_cert("monitoring@example.net")
+        self.client_cert = str(where / "client.pem")
+        self.client_key = str(where / "client.key")
+        client.cert_chain_pems[0].write_to_path(self.client_cert)
+        client.private_key_pem.write_to_path(self.client_key)
+        self.other_cacert = str(where / "other-ca.pem")
+        trustme.CA().cert_pem.write_to_path(self.other_cacert)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+def _fast_config() -> SimConfig:
+    config = default_config()
+    return SimConfig(users=config.users, mailboxes=config.mailboxes, login_fail_delay=0.0, auth_timeout=30.0)
+
+
+@pytest.fixture(scope="module")
+def tls_sim(pki: Pki) -> Iterator[int]:
+    """The simulator serving TLS on a free loopback port; yields the port."""
+    with Simulator(_fast_config(), port=0, tls=server_context(pki.server_cert, pki.server_key)) as server:
+        yield server.address[1]
+
+
+@pytest.fixture
+def login(tmp_path: Path) -> str:
+    path = tmp_path / "login.yaml"
+    path.write_text(LOGIN)
+    return str(path)
+
+
+def amiscript(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*AMISCRIPT, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def first_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and lines[0].startswith("amiscript: error: "), result.stderr
+    return lines[0]
+
+
+def test_vmcount_over_tls_passes_when_the_ca_is_given_with_cacert(pki: Pki, tls_sim: int) -> None:
+    result = amiscript(
+        "run", VMCOUNT, "--var", "mailbox=123@default", "--target", f"tls://127.0.0.1:{tls_sim}",
+        "--cacert", pki.cacert, "--server-name", "pbx.example.net",
+    )  # fmt: skip
+    assert (result.returncode, result.stdout, result.stderr) == (0, BOOK_SESSION, "")
+
+
+def test_without_cacert_an_unknown_ca_fails_with_one_line_naming_cacert_and_exit_3(login: str, tls_sim: int) -> None:
+    result = amiscript("run", login, "--target", f"tls://127.0.0.1:{tls_sim}", "--server-name", "pbx.example.net")
+    line = first_error_line(result)
+    assert result.returncode == 3
+    assert "the server's certificate was not accepted: signed by an unknown CA" in line
+    assert "--cacert FILE" in line
+    assert result.stdout == ""
+
+
+def test_a_ca_that_did_not_sign_the_certificate_is_refused_too(pki: Pki, login: str, tls_sim: int) -> None:
+    result = amiscript(
+        "run", login, "--target", f"tls://127.0.0.1:{tls_sim}", "--server-name", "pbx.example.net",
+        "--cacert", pki.other_cacert,
+    )  # fmt: skip
+    assert result.returncode == 3
+    assert "signed by an unknown CA" in first_error_line(result)
+
+
+def test_a_name_the_certificate_does_not_hold_fails_and_says_to_use_server_name(
+    pki: Pki, login: str, tls_sim: int
+) -> None:
+    for extra in ([], ["--server-name", "wrong.example.net"]):
+        result = amiscript("run", login, "--target", f"tls://127.0.0.1:{tls_sim}", "--cacert", pki.cacert, *extra)
+        line = first_error_line(result)
+        assert result.returncode == 3
+        name = extra[1] if extra else "127.0.0.1"
+        assert f"the server's certificate was not accepted: it is not issued for {name!r}" in line
+        assert "--server-name NAME" in line
+
+
+def test_server_name_lets_a_connection_by_address_check_the_certificate_name(
+    pki: Pki, login: str, tls_sim: int
+) -> None:
+    result = amiscript(
+        "run", login, "--target", f"tls://127.0.0.1:{tls_sim}", "--cacert", pki.cacert,
+        "--server-name", "pbx.example.net",
+    )  # fmt: skip
+    assert (result.returncode, result.stdout, result.stderr) == (0, "logged in\n", "")
+
+
+def test_insecure_skips_verification_and_says_so_on_stderr(login: str, tls_sim: int) -> None:
+    result = amiscript("run", login, "--target", f"tls://127.0.0.1:{tls_sim}", "--insecure")
+    assert (result.returncode, result.stdout) == (0, "logged in\n")
+    warning = result.stderr.splitlines()
+    assert len(warning) == 1 and warning[0].startswith("amiscript: warning: --insecure:")
+    assert "NOT verified" in warning[0]
+
+
+def test_a_simulator_that_requires_a_client_certificate_accepts_ours_and_refuses_none(pki: Pki, login: str) -> None:
+    context = server_context(pki.server_cert, pki.server_key, client_ca=pki.cacert)
+    with Simulator(_fast_config(), port=0, tls=context) as server:
+        target = f"tls://127.0.0.1:{server.address[1]}"
+        common = ("run", login, "--target", target, "--cacert", pki.cacert, "--server-name", "pbx.example.net")
+        accepted = amiscript(*common, "--cert", pki.client_cert, "--key", pki.client_key)
+        refused = amiscript(*common)
+    assert (accepted.returncode, accepted.stdout, accepted.stderr) == (0, "logged in\n", "")
+    assert refused.returncode == 3
+    line = first_error_line(refused)
+    assert "client certificate" in line and "--cert FILE" in line
+
+
+def test_a_server_that_sends_the_certificate_required_alert_is_reported_as_such(pki: Pki, login: str) -> None:
+    """OpenSSL on a plain socket (as Asterisk uses it) sends the TLS 1.3 alert the simulator cannot."""
+    context = server_context(pki.server_cert, pki.server_key, client_ca=pki.cacert)
+
+    def strict(conn: socket.socket) -> None:
+        conn.settimeout(10)
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+            tls.recv(4096)
+
+    with tcp_peer(strict) as (host, port):
+        result = amiscript(
+            "run", login, "--target", f"tls://{host}:{port}", "--cacert", pki.cacert,
+            "--server-name", "pbx.example.net",
+        )  # fmt: skip
+    assert result.returncode == 3
+    line = first_error_line(result)
+    assert "the server refused the TLS connection (tlsv13 alert certificate required)" in line
+    assert "--cert FILE and --key FILE" in line
+
+
+def test_tls_to_a_plain_ami_port_fails_at_once_saying_it_is_not_tls(login: str) -> None:
+    with Simulator(_fast_config(), port=0) as plain:
+        started = time.monotonic()
+        result = amiscript("run", login, "--target", f"tls://127.0.0.1:{plain.address[1]}")
+        took = time.monotonic() - started
+    assert result.returncode == 3
+    line = first_error_line(result)
+    assert "the server does not speak TLS on that port" in line and "tcp://" in line
+    assert took < 2 + SLACK  # the script's connect timeout is 2 s
+
+
+def test_a_peer_that_accepts_and_never_answers_the_handshake_ends_at_the_connect_deadline(login: str) -> None:
+    def silent(conn: socket.socket) -> None:
+        conn.settimeout(30)
+        try:
+            while conn.recv(4096):  # swallow the ClientHello and say nothing
+                pass
+        except OSError:
+            pass
+
+    with tcp_peer(silent) as (host, port):
+        started = time.monotonic()
+        result = amiscript("run", login, "--target", f"tls://{host}:{port}")
+        took = time.monotonic() - started
+    assert result.returncode == 3
+    assert "the TLS handshake did not finish within 2 s" in first_error_line(result)
+    assert 2 <= took < 2 + SLACK
+
+
+def test_simulate_command_serves_tls_with_a_certificate_and_key_file(pki: Pki) -> None:
+    server = subprocess.Popen(
+        [*AMISCRIPT, "simulate", "--port", "0", "--tls-cert", pki.server_cert, "--tls-key", pki.server_key],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        assert banner.startswith("listening on 127.0.0.1:") and banner.endswith(" (TLS)\n")
+        port = banner.split(":")[1].split()[0]
+        result = amiscript(
+            "run", VMCOUNT, "--var", "mailbox=123@default", "--target", f"tls://127.0.0.1:{port}",
+            "--cacert", pki.cacert, "--server-name", "pbx.example.net",
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert (result.returncode, result.stdout, result.stderr) == (0, BOOK_SESSION, "")
+    assert server.returncode == 0
+
+
+def test_simulate_with_a_certificate_file_that_is_not_pem_is_a_usage_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "cert.pem"
+    bogus.write_text("not a certificate\n")
+    result = amiscript("simulate", "--port", "0", "--tls-cert", str(bogus))
+    assert result.returncode == 2
+    assert "cannot serve TLS with --tls-cert" in first_error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("option", "content", "expected"),
+    [
+        ("--cacert", None, "cannot use the CA certificate file"),
+        ("--cacert", "garbage\n", "cannot use the CA certificate file"),
+        ("--cert", "garbage\n", "cannot use the client certificate"),
+    ],
+)
+def test_an_unusable_certificate_file_is_a_usage_error_before_connecting(
+    tmp_path: Path, login: str, option: str, content: str | None, expected: str
+) -> None:
+    path = tmp_path / "file.pem"
+    if content is not None:
+        path.write_text(content)
+    # nothing listens on port 1: a connection attempt would fail with exit 3, not 2
+    result = amiscript("run", login, "--target", "tls://127.0.0.1:1", option, str(path))
+    assert result.returncode == 2
+    line = first_error_line(result)
+    assert expected in line and str(path) in line
+
+
+def test_a_tls_target_without_a_port_uses_asterisks_tls_port_5039() -> None:
+    assert (parse_target("tls://pbx.example.net").port, parse_target("tls://pbx.example.net:6000").port) == (5039, 6000)
