@@ -3,16 +3,20 @@ as a subprocess. Every failure must be one line that names the cause and the opt
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 import trustme
 
 from amiscript.frontend import parse_target
+from amiscript.script.schema import schema
+from amiscript.script.yamlnodes import load_yaml_file
 from amiscript.sim import SimConfig, Simulator, default_config
 from amiscript.sim.server import server_context
 
@@ -266,3 +270,39 @@ def test_an_unusable_certificate_file_is_a_usage_error_before_connecting(
 
 def test_a_tls_target_without_a_port_uses_asterisks_tls_port_5039() -> None:
     assert (parse_target("tls://pbx.example.net").port, parse_target("tls://pbx.example.net:6000").port) == (5039, 6000)
+
+
+def tls_script(tmp_path: Path, port: int, cacert: str = "ca.pem") -> str:
+    path = tmp_path / "tls-login.yaml"
+    path.write_text(
+        LOGIN.replace(
+            "connect: {host: 127.0.0.1, port: '5038', timeout: 2}",
+            f"connect:\n  transport: tls\n  port: '{port}'\n  timeout: 2\n  cacert: {cacert}\n"
+            "  server_name: pbx.example.net",
+        )
+    )
+    return str(path)
+
+
+def test_tls_settings_in_the_scripts_connect_are_used_with_files_relative_to_the_script(
+    pki: Pki, tmp_path: Path, tls_sim: int
+) -> None:
+    shutil.copy(pki.cacert, tmp_path / "ca.pem")
+    script = tls_script(tmp_path, tls_sim)
+    assert jsonschema.Draft7Validator(schema()).is_valid(load_yaml_file(Path(script)))
+    result = amiscript("run", script)  # run from the repository, not the script's directory
+    assert (result.returncode, result.stdout, result.stderr) == (0, "logged in\n", "")
+
+
+def test_the_command_line_overrides_the_scripts_tls_settings(pki: Pki, tmp_path: Path, tls_sim: int) -> None:
+    shutil.copy(pki.cacert, tmp_path / "ca.pem")
+    result = amiscript("run", tls_script(tmp_path, tls_sim), "--server-name", "wrong.example.net")
+    assert result.returncode == 3
+    assert "it is not issued for 'wrong.example.net'" in first_error_line(result)
+
+
+def test_a_missing_cacert_file_in_the_script_is_reported_at_its_line(tmp_path: Path, tls_sim: int) -> None:
+    result = amiscript("run", tls_script(tmp_path, tls_sim, cacert="missing.pem"))
+    assert result.returncode == 2
+    line = first_error_line(result)
+    assert f"tls-login.yaml:5:11: cacert file '{tmp_path / 'missing.pem'}' does not exist" in line

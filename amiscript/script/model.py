@@ -63,6 +63,7 @@ class Connect:
     command: tuple[Template, ...] = ()  # spawn: the program and its arguments, no shell
     env: tuple[tuple[str, Template], ...] = ()  # spawn: added to the environment
     cwd: Template | None = None  # spawn: working directory
+    tls: tuple[tuple[str, Template], ...] = ()  # tls: cacert, cert, key, server_name as written
 
 
 @dataclass(frozen=True, slots=True)
