@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -186,6 +187,68 @@ def test_a_server_that_sends_the_certificate_required_alert_is_reported_as_such(
     assert "--cert FILE and --key FILE" in line
 
 
+def test_a_megabyte_in_many_tls_records_arrives_whole_and_in_order(pki: Pki, tmp_path: Path) -> None:
+    """Records split across reads (want-read) and bytes buffered in the SSL object must all arrive."""
+    context = server_context(pki.server_cert, pki.server_key)
+    filler = b"".join(b"Event: Filler\r\nSeq: %d\r\n\r\n" % n for n in range(40_000))  # ~1 MB
+
+    def talker(conn: socket.socket) -> None:
+        conn.settimeout(30)
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(b"Asterisk Call Manager/11.0.0\r\n" + filler + b"Last: yes\r\n")
+            tls.recv(4096)
+
+    script = tmp_path / "tail.yaml"
+    script.write_text(
+        "connect: {timeout: 5}\nsteps:\n  - expect: 'Seq: 39999\\r\\n'\n    timeout: 60\n"
+        "  - expect: 'Last: yes'\n    timeout: 60\n  - print: whole\n"
+    )
+    with tcp_peer(talker) as (host, port):
+        result = amiscript(
+            "run", str(script), "--target", f"tls://{host}:{port}", "--cacert", pki.cacert,
+            "--server-name", "pbx.example.net",
+        )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, "whole\n"), result.stderr
+
+
+def test_tls_records_that_arrive_a_few_bytes_at_a_time_are_waited_for_not_an_error(pki: Pki, tmp_path: Path) -> None:
+    """The socket turns readable with half a record: the transport must wait for the rest (want-read)."""
+    context = server_context(pki.server_cert, pki.server_key)
+
+    def dribbler(conn: socket.socket) -> None:
+        conn.settimeout(30)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                conn.sendall(outgoing.read())
+                data = conn.recv(65536)
+                if not data:
+                    return
+                incoming.write(data)
+        conn.sendall(outgoing.read())
+        tls.write(b"Asterisk Call Manager/11.0.0\r\n")
+        tls.write(b"Response: Goodbye\r\n\r\n")
+        records = outgoing.read()
+        for start in range(0, len(records), 7):
+            conn.sendall(records[start : start + 7])
+            time.sleep(0.005)
+        conn.recv(4096)
+
+    script = tmp_path / "slow.yaml"
+    script.write_text("connect: {timeout: 5}\nsteps:\n  - expect: Goodbye\n    timeout: 30\n  - print: whole\n")
+    with tcp_peer(dribbler) as (host, port):
+        result = amiscript(
+            "run", str(script), "--target", f"tls://{host}:{port}", "--cacert", pki.cacert,
+            "--server-name", "pbx.example.net",
+        )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, "whole\n"), result.stderr
+
+
 def test_tls_to_a_plain_ami_port_fails_at_once_saying_it_is_not_tls(login: str) -> None:
     with Simulator(_fast_config(), port=0) as plain:
         started = time.monotonic()
@@ -306,3 +369,15 @@ def test_a_missing_cacert_file_in_the_script_is_reported_at_its_line(tmp_path: P
     assert result.returncode == 2
     line = first_error_line(result)
     assert f"tls-login.yaml:5:11: cacert file '{tmp_path / 'missing.pem'}' does not exist" in line
+
+
+def test_the_pytest_plugin_checks_tls_targets_with_its_cacert_option(
+    pki: Pki, tls_sim: int, pytester: pytest.Pytester
+) -> None:
+    pytester.makefile(".yaml", amiscript_login="connect: {}\nsteps:\n  - login: {username: admin, secret: secret5}\n")
+    target = ("--ami-target", f"tls://127.0.0.1:{tls_sim}", "--ami-server-name", "pbx.example.net")
+    trusted = pytester.runpytest(*target, "--ami-cacert", pki.cacert)
+    trusted.assert_outcomes(passed=1)
+    untrusted = pytester.runpytest(*target)
+    untrusted.assert_outcomes(failed=1)
+    untrusted.stdout.fnmatch_lines(["*certificate was not accepted: signed by an unknown CA*--cacert FILE*"])
