@@ -3,6 +3,7 @@ as a subprocess. Every failure must be one line that names the cause and the opt
 
 from __future__ import annotations
 
+import datetime
 import shutil
 import socket
 import ssl
@@ -121,6 +122,23 @@ def test_a_ca_that_did_not_sign_the_certificate_is_refused_too(pki: Pki, login: 
     )  # fmt: skip
     assert result.returncode == 3
     assert "signed by an unknown CA" in first_error_line(result)
+
+
+def test_an_expired_certificate_is_named_as_expired(pki: Pki, login: str, tmp_path: Path) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    expired = pki.ca.issue_cert(
+        "pbx.example.net", not_before=now - datetime.timedelta(days=30), not_after=now - datetime.timedelta(days=1)
+    )
+    pem = tmp_path / "expired.pem"
+    expired.private_key_and_cert_chain_pem.write_to_path(str(pem))
+    with Simulator(_fast_config(), port=0, tls=server_context(str(pem))) as server:
+        result = amiscript(
+            "run", login, "--target", f"tls://127.0.0.1:{server.address[1]}", "--cacert", pki.cacert,
+            "--server-name", "pbx.example.net",
+        )  # fmt: skip
+    assert result.returncode == 3
+    line = first_error_line(result)
+    assert "the server's certificate was not accepted: it has expired" in line and "renew" in line
 
 
 def test_a_name_the_certificate_does_not_hold_fails_and_says_to_use_server_name(
@@ -278,7 +296,11 @@ def test_a_peer_that_accepts_and_never_answers_the_handshake_ends_at_the_connect
     assert 2 <= took < 2 + SLACK
 
 
-def test_simulate_command_serves_tls_with_a_certificate_and_key_file(pki: Pki) -> None:
+def test_simulate_command_serves_tls_with_a_certificate_and_key_file_and_stays_quiet(
+    pki: Pki, login: str, tmp_path: Path
+) -> None:
+    hello = tmp_path / "hello.yaml"
+    hello.write_text("connect: {timeout: 2}\nsteps:\n  - expect: Manager\n  - print: hello\n")
     server = subprocess.Popen(
         [*AMISCRIPT, "simulate", "--port", "0", "--tls-cert", pki.server_cert, "--tls-key", pki.server_key],
         stdout=subprocess.PIPE,
@@ -295,11 +317,18 @@ def test_simulate_command_serves_tls_with_a_certificate_and_key_file(pki: Pki) -
             "run", VMCOUNT, "--var", "mailbox=123@default", "--target", f"tls://127.0.0.1:{port}",
             "--cacert", pki.cacert, "--server-name", "pbx.example.net",
         )  # fmt: skip
+        # a client that leaves without Logoff (end of file on the TLS stream), one that fails the handshake
+        # and one that does not speak TLS at all
+        left = amiscript("run", str(hello), "--target", f"tls://127.0.0.1:{port}", "--cacert", pki.cacert,
+                         "--server-name", "pbx.example.net")  # fmt: skip
+        refused = amiscript("run", login, "--target", f"tls://127.0.0.1:{port}")
+        plain = amiscript("run", login, "--target", f"tcp://127.0.0.1:{port}", "--timeout", "1")
     finally:
         server.terminate()
-        server.wait(30)
+        _, server_errors = server.communicate(timeout=30)
     assert (result.returncode, result.stdout, result.stderr) == (0, BOOK_SESSION, "")
-    assert server.returncode == 0
+    assert (left.returncode, refused.returncode, plain.returncode) == (0, 3, 1)
+    assert (server.returncode, server_errors) == (0, "")  # no asyncio warnings about those clients
 
 
 def test_simulate_with_a_certificate_file_that_is_not_pem_is_a_usage_error(tmp_path: Path) -> None:

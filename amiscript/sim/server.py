@@ -69,7 +69,9 @@ class _Connection(asyncio.Protocol):
     def eof_received(self) -> bool:
         if self.session is not None:
             self._guard(self.session.receive_eof)
-        return True  # keep the transport: the session closes it once its replies are out
+        # keep the transport: the session closes it once its replies are out. TLS cannot half-close
+        # (asyncio closes it whatever we say, and warns if we ask otherwise).
+        return self.transport is None or self.transport.get_extra_info("sslcontext") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()

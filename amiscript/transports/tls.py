@@ -206,7 +206,7 @@ def _not_trusted(exc: ssl.SSLCertVerificationError, where: str, name: str) -> Co
     code = exc.verify_code
     message = f"{where}: the server's certificate was not accepted"
     if code in _UNKNOWN_CA:
-        self_signed = code in (18, 19)
+        self_signed = code == 18  # the server's own certificate; 19 is an untrusted root in its chain
         return ConnectFailed(
             f"{message}: {'self-signed' if self_signed else 'signed by an unknown CA'} ({exc.verify_message})",
             hint="give the CA certificate that signed it with --cacert FILE",
