@@ -229,26 +229,35 @@ def test_a_megabyte_in_many_tls_records_arrives_whole_and_in_order(pki: Pki, tmp
     assert (result.returncode, result.stdout) == (0, "whole\n"), result.stderr
 
 
+def handshake_by_hand(conn: socket.socket, context: ssl.SSLContext) -> tuple[ssl.SSLObject, ssl.MemoryBIO] | None:
+    """A TLS server whose records we send ourselves, to split them or mix raw bytes in."""
+    conn.settimeout(30)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_side=True)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            conn.sendall(outgoing.read())
+            data = conn.recv(65536)
+            if not data:
+                return None
+            incoming.write(data)
+    conn.sendall(outgoing.read())
+    return tls, outgoing
+
+
 def test_tls_records_that_arrive_a_few_bytes_at_a_time_are_waited_for_not_an_error(pki: Pki, tmp_path: Path) -> None:
     """The socket turns readable with half a record: the transport must wait for the rest (want-read)."""
     context = server_context(pki.server_cert, pki.server_key)
 
     def dribbler(conn: socket.socket) -> None:
-        conn.settimeout(30)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = context.wrap_bio(incoming, outgoing, server_side=True)
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                conn.sendall(outgoing.read())
-                data = conn.recv(65536)
-                if not data:
-                    return
-                incoming.write(data)
-        conn.sendall(outgoing.read())
+        server = handshake_by_hand(conn, context)
+        if server is None:
+            return
+        tls, outgoing = server
         tls.write(b"Asterisk Call Manager/11.0.0\r\n")
         tls.write(b"Response: Goodbye\r\n\r\n")
         records = outgoing.read()
@@ -265,6 +274,30 @@ def test_tls_records_that_arrive_a_few_bytes_at_a_time_are_waited_for_not_an_err
             "--server-name", "pbx.example.net",
         )  # fmt: skip
     assert (result.returncode, result.stdout) == (0, "whole\n"), result.stderr
+
+
+def test_bytes_that_are_not_tls_after_the_handshake_end_the_run_with_one_line(pki: Pki, login: str) -> None:
+    context = server_context(pki.server_cert, pki.server_key)
+
+    def corrupter(conn: socket.socket) -> None:
+        server = handshake_by_hand(conn, context)
+        if server is None:
+            return
+        tls, outgoing = server
+        tls.write(b"Asterisk Call Manager/11.0.0\r\n")
+        conn.sendall(outgoing.read())
+        conn.recv(4096)  # the Login
+        conn.sendall(b"Response: Success\r\n\r\n")  # in the clear: not a TLS record
+        conn.recv(4096)
+
+    with tcp_peer(corrupter) as (host, port):
+        result = amiscript(
+            "run", login, "--target", f"tls://{host}:{port}", "--cacert", pki.cacert,
+            "--server-name", "pbx.example.net",
+        )  # fmt: skip
+    assert result.returncode == 3
+    line = first_error_line(result)
+    assert "the TLS stream broke" in line and "_ssl.c" not in line
 
 
 def test_tls_to_a_plain_ami_port_fails_at_once_saying_it_is_not_tls(login: str) -> None:

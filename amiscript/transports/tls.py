@@ -107,6 +107,8 @@ class TlsTransport(TcpTransport):
             return ConnectionLost(
                 f"{self.target}: the server refused the TLS connection ({_short(exc)})", hint=self._cert_hint()
             )
+        if isinstance(exc, ssl.SSLError):
+            return ConnectionLost(f"{self.target}: the TLS stream broke ({_short(exc)})")
         return super()._lost(exc)
 
 
