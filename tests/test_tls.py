@@ -59,6 +59,8 @@ class Pki:
         self.client_key = str(where / "client.key")
         client.cert_chain_pems[0].write_to_path(self.client_cert)
         client.private_key_pem.write_to_path(self.client_key)
+        self.client_combined = str(where / "client-with-key.pem")
+        client.private_key_and_cert_chain_pem.write_to_path(self.client_combined)
         self.other_cacert = str(where / "other-ca.pem")
         trustme.CA().cert_pem.write_to_path(self.other_cacert)
 
@@ -443,3 +445,23 @@ def test_the_pytest_plugin_checks_tls_targets_with_its_cacert_option(
     untrusted = pytester.runpytest(*target)
     untrusted.assert_outcomes(failed=1)
     untrusted.stdout.fnmatch_lines(["*certificate was not accepted: signed by an unknown CA*--cacert FILE*"])
+
+
+def test_a_client_certificate_on_the_command_line_comes_with_its_own_key_not_the_scripts(
+    pki: Pki, tmp_path: Path
+) -> None:
+    """The script names a certificate and key of its own; --cert with the key inside replaces both."""
+    stranger = trustme.CA().issue_cert("stranger@example.net")
+    stranger.cert_chain_pems[0].write_to_path(str(tmp_path / "stranger.pem"))
+    stranger.private_key_pem.write_to_path(str(tmp_path / "stranger.key"))
+    shutil.copy(pki.cacert, tmp_path / "ca.pem")
+    context = server_context(pki.server_cert, pki.server_key, client_ca=pki.cacert)
+    with Simulator(_fast_config(), port=0, tls=context) as server:
+        script = Path(tls_script(tmp_path, server.address[1]))
+        script.write_text(
+            script.read_text().replace("  server_name:", "  cert: stranger.pem\n  key: stranger.key\n  server_name:")
+        )
+        as_written = amiscript("run", str(script))
+        overridden = amiscript("run", str(script), "--cert", pki.client_combined)
+    assert as_written.returncode == 3 and "--cert" in first_error_line(as_written)
+    assert (overridden.returncode, overridden.stdout, overridden.stderr) == (0, "logged in\n", "")

@@ -25,11 +25,12 @@ class TlsOptions:
     insecure: bool = False
 
     def over(self, base: TlsOptions) -> TlsOptions:
-        """These options where given, ``base``'s elsewhere: the command line over the script."""
+        """These options where given, ``base``'s elsewhere: the command line over the script.
+        A certificate comes with its own key (or none: then it is in the certificate's file)."""
         return TlsOptions(
             self.cacert or base.cacert,
             self.cert or base.cert,
-            self.key or base.key,
+            self.key if self.cert else self.key or base.key,
             self.server_name or base.server_name,
             self.insecure or base.insecure,
         )
