@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -25,7 +26,7 @@ from amiscript import __version__
 from amiscript.engine import Interpreter, TargetOverride
 from amiscript.engine.runner import RESULTS, Job, Outcome, run_jobs, summary_table, worst
 from amiscript.errors import AmiscriptError, Diagnostic, ScriptError, ScriptErrors, TransportError, UsageError
-from amiscript.frontend import open_transport, parse_target, read_vars_file, simulated_target
+from amiscript.frontend import opener, parse_target, read_vars_file, simulated_target
 from amiscript.report import HumanReport
 from amiscript.report.json_report import RunEntry, write_report
 from amiscript.script import Script, load_script
@@ -33,6 +34,7 @@ from amiscript.script.lint import lint
 from amiscript.script.model import MAX_SECONDS
 from amiscript.script.template import parse_template
 from amiscript.script.yamlnodes import YList, YMap, YStr, load_yaml_file
+from amiscript.transports.base import TlsOptions
 
 PROG = "amiscript"
 EXIT_INTERRUPTED = 130
@@ -102,8 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         action="append",
         default=[],
-        help="connect here instead of the script's `connect:`: tcp://HOST:PORT, or telnet://HOST:PORT "
-        "to go through the telnet client as the book does; repeat it to check several PBXs",
+        help="connect here instead of the script's `connect:`: tcp://HOST:PORT, tls://HOST[:PORT] (AMI over "
+        "TLS, default port 5039), or telnet://HOST:PORT to go through the telnet client as the book does; "
+        "repeat it to check several PBXs",
+    )
+    tls = run.add_argument_group("TLS (tls:// targets and `transport: tls`; over the script's `connect:`)")
+    tls.add_argument(
+        "--cacert", metavar="FILE", help="trust the CA certificates in this PEM file instead of the system's"
+    )
+    tls.add_argument("--cert", metavar="FILE", help="client certificate (PEM), for servers that ask for one")
+    tls.add_argument("--key", metavar="FILE", help="the client certificate's unencrypted key, if not in --cert")
+    tls.add_argument(
+        "--server-name",
+        metavar="NAME",
+        help="the name the server's certificate must hold (and SNI), when it differs from the host connected to",
+    )
+    tls.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify the server's certificate (warns on stderr; for tests only)",
     )
     run.add_argument(
         "--inventory",
@@ -203,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--state", metavar="FILE", help="YAML file of mailboxes (default: built-in state)")
     sim.add_argument(
+        "--tls-cert", metavar="FILE", help="serve AMI over TLS with this PEM certificate (chain), as tlscertfile"
+    )
+    sim.add_argument("--tls-key", metavar="FILE", help="its private key, if not in --tls-cert (tlsprivatekey)")
+    sim.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="with --tls-cert: require every client to show a certificate signed by a CA in this PEM file",
+    )
+    sim.add_argument(
         "--command-style",
         default="modern",
         metavar="STYLE",
@@ -297,6 +325,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--timeout must be greater than 0 and at most {MAX_SECONDS:g} seconds, not {args.timeout:g}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    args.tls = _tls_options(args, err)
     paths = _script_paths(args.scripts)
     variables = read_vars_file(args.vars_file) if args.vars_file else {}
     variables.update(_parse_vars(args.var))
@@ -357,6 +386,20 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return worst(outcomes)
 
 
+def _tls_options(args: argparse.Namespace, err: TextIO) -> TlsOptions:
+    """The TLS options of the command line; their files are checked now, before any connection."""
+    options = TlsOptions(args.cacert, args.cert, args.key, args.server_name, args.insecure)
+    if options.insecure:
+        from amiscript.transports.tls import INSECURE_WARNING
+
+        err.write(f"{PROG}: {INSECURE_WARNING}\n")
+    if options.cacert or options.cert or options.key:
+        from amiscript.transports.tls import client_context
+
+        client_context(options)
+    return options
+
+
 def _write_reports(args: argparse.Namespace, entries: list[RunEntry], started: float) -> None:
     try:
         if args.json is not None:
@@ -399,7 +442,7 @@ def _execute(
         given = _given(script, target, variables, strict=strict)
         report = HumanReport(out, err, verbose=args.verbose)
         interpreter = Interpreter(
-            script, open_transport, report, variables=given, timeout=args.timeout, target=override, cancel=cancel
+            script, opener(args.tls), report, variables=given, timeout=args.timeout, target=override, cancel=cancel
         )
         code = interpreter.run() if args.transcript is None else _run_with_transcript(interpreter, args.transcript)
     except AmiscriptError as exc:
@@ -454,7 +497,7 @@ def _run_nagios(
         override = _override(script, target, address)
         given = _given(script, target, variables, strict=True)
         interpreter = Interpreter(
-            script, open_transport, HumanReport(captured, err, verbose=args.verbose), variables=given,
+            script, opener(args.tls), HumanReport(captured, err, verbose=args.verbose), variables=given,
             timeout=args.timeout, target=override,
         )  # fmt: skip
         code = interpreter.run()
@@ -729,15 +772,16 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     except ValueError as exc:
         raise UsageError(f"simulate: {exc}") from None
     stop = threading.Event()
+    tls = _server_tls(args)
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    sim = Simulator(config, host=args.host, port=args.port)
+    sim = Simulator(config, host=args.host, port=args.port, tls=tls)
     try:
         try:
             host, port = sim.start()
         except OSError as exc:
             raise TransportError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
         shown = f"[{host}]" if ":" in host else host
-        out.write(f"listening on {shown}:{port}\n")
+        out.write(f"listening on {shown}:{port}{' (TLS)' if tls is not None else ''}\n")
         out.flush()
         try:
             while not stop.wait(0.5):
@@ -748,3 +792,20 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         sim.stop()
         signal.signal(signal.SIGTERM, previous)
+
+
+def _server_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if args.tls_cert is None:
+        if args.tls_key or args.tls_client_ca:
+            raise UsageError("simulate: --tls-key and --tls-client-ca go with --tls-cert FILE")
+        return None
+    from amiscript.sim.server import server_context
+
+    try:
+        return server_context(args.tls_cert, args.tls_key, args.tls_client_ca)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        raise UsageError(
+            f"simulate: cannot serve TLS with --tls-cert {args.tls_cert!r}: {reason}",
+            hint="give a PEM certificate, and its unencrypted key in it or with --tls-key",
+        ) from None

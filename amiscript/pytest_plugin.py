@@ -21,9 +21,10 @@ import pytest
 
 from amiscript.engine import Interpreter, TargetOverride
 from amiscript.errors import AmiscriptError, ScriptErrors
-from amiscript.frontend import open_transport, parse_target, read_vars_file, simulated_target
+from amiscript.frontend import opener, parse_target, read_vars_file, simulated_target
 from amiscript.report import HumanReport
 from amiscript.script import Script, load_script
+from amiscript.transports.base import TlsOptions
 
 DEFAULT_FILES = "amiscript_*.yaml *.amiscript.yaml"
 
@@ -35,7 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="URL",
-        help="run each amiscript script against this target (tcp://HOST:PORT or telnet://…); repeatable",
+        help="run each amiscript script against this target (tcp://HOST:PORT, tls://HOST[:PORT] or "
+        "telnet://…); repeatable",
     )
     group.addoption(
         "--ami-var",
@@ -46,6 +48,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--ami-vars-file", metavar="FILE", help="a YAML mapping of variables for the scripts")
     group.addoption("--ami-simulate", action="store_true", help="run the scripts against the built-in simulator")
+    group.addoption("--ami-cacert", metavar="FILE", help="tls targets: trust the CA certificates in this PEM file")
+    group.addoption("--ami-cert", metavar="FILE", help="tls targets: client certificate (PEM)")
+    group.addoption("--ami-key", metavar="FILE", help="tls targets: the client certificate's key, if not in it")
+    group.addoption(
+        "--ami-server-name", metavar="NAME", help="tls targets: the name the server's certificate must hold"
+    )
     parser.addini("amiscript_files", "glob patterns of amiscript script files", default=DEFAULT_FILES)  # fmt: skip
 
 
@@ -95,7 +103,10 @@ class ScriptItem(pytest.Item):
                 variables[name] = value
             given = {name: value for name, value in variables.items() if script.var(name) is not None}
             override = self._target(script)
-            code = Interpreter(script, open_transport, HumanReport(out, err), variables=given, target=override).run()
+            tls = TlsOptions(
+                *(self.config.getoption(f"--ami-{name}") for name in ("cacert", "cert", "key", "server-name"))
+            )
+            code = Interpreter(script, opener(tls), HumanReport(out, err), variables=given, target=override).run()
         except AmiscriptError as error:
             raise ScriptFailed(error, error.exit_code, out.getvalue()) from None
         if code != 0:

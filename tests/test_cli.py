@@ -168,7 +168,10 @@ def test_script_mistakes_exit_2_with_one_line_naming_file_line_and_column(
         (["run", VMCOUNT], "variable 'mailbox' is required (the mailbox to query"),
         (["run", VMCOUNT, "--var", "mailbox"], "expected NAME=VALUE"),
         (["run", VMCOUNT, "--var", "mailbx=1"], "'mailbx' was given (--var or --vars-file) but"),
-        (["run", VMCOUNT, "--var", "mailbox=1", "--target", "http://x:1"], "expected tcp://HOST:PORT or telnet://"),
+        (
+            ["run", VMCOUNT, "--var", "mailbox=1", "--target", "http://x:1"],
+            "expected tcp://HOST:PORT, tls://HOST[:PORT] or telnet://",
+        ),
         (["run", VMCOUNT, "--var", "mailbox=1", "--target", "tcp://x:99999"], "port must be a number"),
         (["run", VMCOUNT, "--var", "mailbox=1", "--timeout", "0"], "--timeout must be greater than 0"),
         (["run", VMCOUNT, "--var", "mailbox=1", "--simulate", "--target", "ftp://"], "expected tcp://"),

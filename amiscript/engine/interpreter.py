@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import regex
@@ -49,7 +50,7 @@ from amiscript.script.model import (
 )
 from amiscript.script.source import excerpt
 from amiscript.script.template import Ref, Template, Value, read_file_value
-from amiscript.transports.base import Target, Transport
+from amiscript.transports.base import Target, TlsOptions, Transport
 
 Opener = Callable[[Target], Transport]
 _DIGITS = regex.compile(r"[0-9]{1,5}")
@@ -198,7 +199,8 @@ class Interpreter(AmiSteps):
         where = spec.timeout.location if spec else self.script.location
         connect_timeout = _positive(timeout_text, "connect timeout", where)
         if override is not None:
-            return Target(override.transport, override.host, override.port, connect_timeout)
+            tls = self._tls_options(render) if spec is not None and override.transport == "tls" else TlsOptions()
+            return Target(override.transport, override.host, override.port, connect_timeout, tls=tls)
         assert spec is not None
         transport = render(spec.transport)
         if transport not in TRANSPORTS:
@@ -223,7 +225,22 @@ class Interpreter(AmiSteps):
         port_text = render(spec.port)
         if not _DIGITS.fullmatch(port_text) or not 0 < int(port_text) < 65536:
             raise ScriptError(f"port must be a number from 1 to 65535, not {port_text!r}", spec.port.location)
-        return Target(transport, host, int(port_text), connect_timeout)
+        tls = self._tls_options(render) if transport == "tls" else TlsOptions()
+        return Target(transport, host, int(port_text), connect_timeout, tls=tls)
+
+    def _tls_options(self, render: Callable[[Template], str]) -> TlsOptions:
+        """`connect:`'s cacert, cert, key and server_name; files are relative to the script, as includes are."""
+        assert self.script.connect is not None
+        values: dict[str, str] = {}
+        for name, template in self.script.connect.tls:
+            value = render(template)
+            if name != "server_name":
+                path = Path(value).expanduser()
+                value = str(path if path.is_absolute() else Path(self.script.path).parent / path)
+                if not Path(value).is_file():
+                    raise ScriptError(f"{name} file {value!r} does not exist", template.location, hint="check the path")
+            values[name] = value
+        return TlsOptions(**values)
 
     def _open_for_wait(self) -> Transport | None:
         """The transport to wait on; None when the connection could not be made or is gone."""

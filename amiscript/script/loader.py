@@ -55,15 +55,16 @@ from amiscript.script.schema import (
     LOGIN_KEYS,
     MATCHER_KEYS,
     METRIC_KEYS,
+    SPAWN_KEYS,
     STEP_KINDS,
     STEP_OPTIONS,
+    TLS_KEYS,
     TOP_KEYS,
     VAR_KEYS,
 )
 from amiscript.script.template import NAME, Template, Value, parse_template
 from amiscript.script.yamlnodes import YList, YMap, YNode, YStr, describe, load_yaml_file, parse_yaml
 
-SPAWN_KEYS = ("command", "env", "cwd")
 AUTH_METHODS = ("plain", "md5")
 # Variables every AMI step sets: the answer's Response, Message, Output text, and why it failed.
 AMI_RESULT_VARS = ("response", "message", "output", "error")
@@ -335,8 +336,22 @@ class _Builder:
 
     def connect(self, node: YNode) -> Connect:
         conn = self.mapping(node, "connect")
-        self.check_keys(conn, CONNECT_KEYS, "connect")
-        defaults = {"transport": "tcp", "host": "127.0.0.1", "port": "5038", "timeout": str(DEFAULT_CONNECT_TIMEOUT)}
+        if "insecure" in conn:
+            self.problems.append(
+                ScriptError(
+                    "a script cannot turn off the TLS certificate check",
+                    conn.key_locations["insecure"],
+                    hint="remove it; whoever runs the check can pass --insecure, which warns on stderr",
+                )
+            )
+        self.check_keys(conn, (*CONNECT_KEYS, "insecure"), "connect")
+        tls_port = "transport" in conn and isinstance(conn["transport"], YStr) and str(conn["transport"]) == "tls"
+        defaults = {
+            "transport": "tcp",
+            "host": "127.0.0.1",
+            "port": "5039" if tls_port else "5038",
+            "timeout": str(DEFAULT_CONNECT_TIMEOUT),
+        }
         fields: dict[str, Template] = {}
         for key, default in defaults.items():
             if key in conn:
@@ -366,6 +381,21 @@ class _Builder:
                         conn.key_locations[key],
                         hint="remove it, or set `transport: spawn`",
                     )
+        if transport.is_literal and transport.raw != "tls":
+            for key in TLS_KEYS:
+                if key in conn:
+                    raise ScriptError(
+                        f"`{key}` is only for `transport: tls`",
+                        conn.key_locations[key],
+                        hint="remove it, or set `transport: tls`",
+                    )
+        tls = tuple((key, self.template(conn[key], f"connect {key}")) for key in TLS_KEYS if key in conn)
+        if "key" in conn and "cert" not in conn:
+            raise ScriptError(
+                "`key` is the client certificate's key: it needs `cert:` too",
+                conn.key_locations["key"],
+                hint="add `cert: FILE`, or drop `key:` if the key is in the certificate file",
+            )
         command = self.command(conn["command"]) if "command" in conn else ()
         if spawn and not command:
             raise ScriptError(
@@ -381,7 +411,9 @@ class _Builder:
                 if not name or "=" in name:
                     raise ScriptError(f"invalid environment variable name {name!r}", mapping.key_locations[name])
         cwd = self.template(conn["cwd"], "cwd") if "cwd" in conn else None
-        return Connect(transport, fields["host"], fields["port"], fields["timeout"], conn.location, command, env, cwd)
+        return Connect(
+            transport, fields["host"], fields["port"], fields["timeout"], conn.location, command, env, cwd, tls
+        )
 
     def command(self, node: YNode) -> tuple[Template, ...]:
         if isinstance(node, YStr):

@@ -16,7 +16,7 @@ DEFAULT_MATCH_MAX = 1 << 20
 DEFAULT_EVENT_BACKLOG = 1000
 MIN_MATCH_MAX = 64
 MAX_SECONDS = 86400.0  # one day: longer waits are mistakes, and the OS rejects huge ones
-TRANSPORTS = ("tcp", "telnet", "spawn")
+TRANSPORTS = ("tcp", "tls", "telnet", "spawn")
 
 
 class Newline(Enum):
@@ -63,6 +63,7 @@ class Connect:
     command: tuple[Template, ...] = ()  # spawn: the program and its arguments, no shell
     env: tuple[tuple[str, Template], ...] = ()  # spawn: added to the environment
     cwd: Template | None = None  # spawn: working directory
+    tls: tuple[tuple[str, Template], ...] = ()  # tls: cacert, cert, key, server_name as written
 
 
 @dataclass(frozen=True, slots=True)

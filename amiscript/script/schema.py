@@ -79,8 +79,10 @@ VAR_OPTIONS: dict[str, Json] = {
     "help": key(TEXT, "What the value means; shown when it is missing.", "the mailbox to query"),
 }
 CONNECT: dict[str, Json] = {
-    "transport": key(choice("tcp", "telnet", "spawn"), "tcp (default), telnet or spawn.", "tcp"),
-    "host": key(TEXT, "Host for tcp and telnet (127.0.0.1).", "pbx.example.net"),
+    "transport": key(
+        choice("tcp", "tls", "telnet", "spawn"), "tcp (default), tls (AMI over TLS), telnet or spawn.", "tcp"
+    ),
+    "host": key(TEXT, "Host for tcp, tls and telnet (127.0.0.1).", "pbx.example.net"),
     "port": key(
         {
             "anyOf": [
@@ -88,7 +90,7 @@ CONNECT: dict[str, Json] = {
                 {"type": "string", "pattern": r"^[0-9]+$|\$\{"},
             ]
         },
-        "Port for tcp and telnet (5038).",
+        "Port for tcp and telnet (5038), and tls (5039).",
         "5038",
     ),
     "timeout": key(
@@ -105,7 +107,13 @@ CONNECT: dict[str, Json] = {
         {"LC_ALL": "C"},
     ),
     "cwd": key(TEXT, "spawn: working directory.", "/tmp"),
+    "cacert": key(TEXT, "tls: trust the CA certificates in this PEM file instead of the system's.", "certs/pbx-ca.pem"),
+    "cert": key(TEXT, "tls: client certificate (PEM), for servers that ask for one.", "certs/monitor.pem"),
+    "key": key(TEXT, "tls: the client certificate's unencrypted key, if not in `cert`.", "certs/monitor.key"),
+    "server_name": key(TEXT, "tls: the name the server's certificate must hold, if not `host`.", "pbx.example.net"),
 }
+SPAWN_KEYS = ("command", "env", "cwd")
+TLS_KEYS = ("cacert", "cert", "key", "server_name")
 HANDLERS: dict[str, Json] = {
     "eof": key(STEPS, "Run on end of file, or when the connection fails or breaks.", [{"print": "Failed to connect."}]),
     "timeout": key(STEPS, "Run when an expect times out with no handler of its own.", [{"fail": "No answer."}]),
@@ -340,14 +348,19 @@ def schema() -> Json:
                 "type": "object",
                 "properties": CONNECT,
                 "additionalProperties": False,
+                "dependencies": {"key": ["cert"]},
                 "allOf": [
                     {
                         "if": {"properties": {"transport": {"const": "spawn"}}, "required": ["transport"]},
                         "then": {"required": ["command"]},
                     },
                     {
-                        "if": {"properties": {"transport": {"enum": ["tcp", "telnet"]}}},
-                        "then": {"not": {"anyOf": [{"required": [key]} for key in ("command", "env", "cwd")]}},
+                        "if": {"properties": {"transport": {"enum": ["tcp", "tls", "telnet"]}}},
+                        "then": {"not": {"anyOf": [{"required": [key]} for key in SPAWN_KEYS]}},
+                    },
+                    {
+                        "if": {"properties": {"transport": {"enum": ["tcp", "telnet", "spawn"]}}},
+                        "then": {"not": {"anyOf": [{"required": [key]} for key in TLS_KEYS]}},
                     },
                 ],
             },

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -24,6 +25,18 @@ log = logging.getLogger(__name__)
 # A client that stops reading while events pile up is dropped, as Asterisk drops a session
 # whose writes time out; this bounds the memory one connection can hold.
 MAX_OUTPUT_BUFFER = 4 * 1024 * 1024
+# A TLS client that connects and never finishes the handshake holds a socket no longer than this.
+TLS_HANDSHAKE_TIMEOUT = 10.0
+
+
+def server_context(cert: str, key: str | None = None, client_ca: str | None = None) -> ssl.SSLContext:
+    """A TLS server context; with ``client_ca`` every client must show a certificate it signed."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        context.load_verify_locations(client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 class _Connection(asyncio.Protocol):
@@ -56,7 +69,9 @@ class _Connection(asyncio.Protocol):
     def eof_received(self) -> bool:
         if self.session is not None:
             self._guard(self.session.receive_eof)
-        return True  # keep the transport: the session closes it once its replies are out
+        # keep the transport: the session closes it once its replies are out. TLS cannot half-close
+        # (asyncio closes it whatever we say, and warns if we ask otherwise).
+        return self.transport is None or self.transport.get_extra_info("sslcontext") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
@@ -145,10 +160,17 @@ class Simulator:
     ``stop()`` closes the listener and every connection and joins the thread.
     """
 
-    def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 5038) -> None:
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 5038,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.config = config if config is not None else default_config()
         self.host = host
         self.port = port
+        self.tls = tls  # serve AMI over TLS, as Asterisk's tlsenable does, with this server context
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -247,7 +269,13 @@ class Simulator:
         hub = Hub(self.config, schedule=schedule)
         connections: set[_Connection] = set()
         stopping = asyncio.Event()
-        server = await loop.create_server(lambda: _Connection(hub, loop, connections), self.host, self.port)
+        server = await loop.create_server(
+            lambda: _Connection(hub, loop, connections),
+            self.host,
+            self.port,
+            ssl=self.tls,
+            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if self.tls is not None else None,
+        )
         sockets = server.sockets or ()
         name = sockets[0].getsockname() if sockets else (self.host, self.port)
         with self._lock:

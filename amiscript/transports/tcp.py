@@ -1,4 +1,4 @@
-"""Raw TCP with the standard library's sockets."""
+"""Raw TCP with the standard library's sockets; the TLS transport wraps the same socket."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ CHUNK = 65536
 
 
 class TcpTransport:
+    # what a non-blocking socket raises when it must wait; TLS adds its want-read/want-write
+    WOULD_BLOCK: tuple[type[OSError], ...] = (BlockingIOError,)
+
     def __init__(self, sock: socket.socket, target: Target) -> None:
         self._sock = sock
         self.target = target
@@ -23,51 +26,38 @@ class TcpTransport:
 
     @classmethod
     def open(cls, target: Target) -> TcpTransport:
-        where = str(target)
-        deadline = time.monotonic() + target.connect_timeout
-        try:
-            sock = _connect(_resolve(target, deadline), deadline)
-        except socket.gaierror as exc:
-            raise ConnectFailed(f"cannot connect to {where}: host not found ({exc.strerror})") from None
-        except TimeoutError:
-            raise ConnectFailed(f"cannot connect to {where}: no answer within {target.connect_timeout:g} s") from None
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            if exc.errno == errno.ECONNREFUSED:
-                reason = "connection refused (is the AMI listening on that port?)"
-            raise ConnectFailed(f"cannot connect to {where}: {reason}") from None
-        except (OverflowError, ValueError) as exc:
-            raise ConnectFailed(f"cannot connect to {where}: {exc}") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setblocking(False)
-        return cls(sock, target)
+        return cls(connect_socket(target, time.monotonic() + target.connect_timeout), target)
 
     def send(self, data: bytes, timeout: float) -> None:
         view = memoryview(data)
         while view:
             try:
                 sent = self._sock.send(view)
-            except BlockingIOError:
-                _, writable, _ = select.select([], [self._sock], [], timeout)
-                if not writable:
+            except self.WOULD_BLOCK as exc:
+                if not self._wait(exc, timeout, writing=True):
                     raise ConnectionLost(
                         f"{self.target}: peer stopped reading; could not send within {timeout:g} s"
                     ) from None
                 continue
             except OSError as exc:
-                raise ConnectionLost(f"{self.target}: {exc.strerror or exc}") from None
+                raise self._lost(exc) from None
             view = view[sent:]
 
     def receive(self, timeout: float) -> bytes | None:
+        deadline = time.monotonic() + max(0.0, timeout)
         try:
-            readable, _, _ = select.select([self._sock], [], [], max(0.0, timeout))
-            if not readable:
-                return None
-            return self._sock.recv(CHUNK)
-        except BlockingIOError:
-            return None
+            while True:
+                if not self._buffered():
+                    readable, _, _ = select.select([self._sock], [], [], max(0.0, deadline - time.monotonic()))
+                    if not readable:
+                        return None
+                try:
+                    return self._sock.recv(CHUNK)
+                except self.WOULD_BLOCK as exc:  # readable, but not a whole TLS record yet
+                    if not self._wait(exc, deadline - time.monotonic(), writing=False):
+                        return None
         except OSError as exc:
-            raise ConnectionLost(f"{self.target}: {exc.strerror or exc}") from None
+            raise self._lost(exc) from None
 
     def close(self) -> None:
         if self._closed:
@@ -75,6 +65,46 @@ class TcpTransport:
         self._closed = True
         with contextlib.suppress(OSError):
             self._sock.close()
+
+    # -- what TLS changes ------------------------------------------------------------------
+
+    def _buffered(self) -> bool:
+        """Bytes already read from the socket but not yet handed out, which select() cannot see."""
+        return False
+
+    def _wait(self, exc: OSError, timeout: float, *, writing: bool) -> bool:
+        """Wait until the socket can go on after ``exc``; False if ``timeout`` passed first."""
+        if timeout <= 0:
+            return False
+        if writing:
+            _, ready, _ = select.select([], [self._sock], [], timeout)
+        else:
+            ready, _, _ = select.select([self._sock], [], [], timeout)
+        return bool(ready)
+
+    def _lost(self, exc: OSError) -> ConnectionLost:
+        return ConnectionLost(f"{self.target}: {exc.strerror or exc}")
+
+
+def connect_socket(target: Target, deadline: float) -> socket.socket:
+    """A connected, non-blocking socket to ``target``, or ConnectFailed saying why not."""
+    where = str(target)
+    try:
+        sock = _connect(_resolve(target, deadline), deadline)
+    except socket.gaierror as exc:
+        raise ConnectFailed(f"cannot connect to {where}: host not found ({exc.strerror})") from None
+    except TimeoutError:
+        raise ConnectFailed(f"cannot connect to {where}: no answer within {target.connect_timeout:g} s") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ECONNREFUSED:
+            reason = "connection refused (is the AMI listening on that port?)"
+        raise ConnectFailed(f"cannot connect to {where}: {reason}") from None
+    except (OverflowError, ValueError) as exc:
+        raise ConnectFailed(f"cannot connect to {where}: {exc}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setblocking(False)
+    return sock
 
 
 def _resolve(target: Target, deadline: float) -> list[tuple]:  # type: ignore[type-arg]
