@@ -88,6 +88,7 @@ def test_connect_timeout_is_honoured() -> None:
 
 
 def reset_after_banner(conn: socket.socket) -> None:
+    time.sleep(0.1)  # let the client finish connecting: a reset during connect is "cannot connect"
     conn.sendall(b"banner\r\n")
     # linger 0: close() sends RST instead of FIN
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
