@@ -20,7 +20,7 @@ from amiscript.engine.packets import Check, PacketInbox, as_item, header_text, m
 from amiscript.engine.session import Outcome
 from amiscript.engine.variables import refuse_line_breaks
 from amiscript.errors import Location, RunFailed, ScriptError
-from amiscript.protocol import Packet, UnsafeHeader, encode_packet
+from amiscript.protocol import CLIENT_MAX_LINE, Packet, UnsafeHeader, encode_packet
 from amiscript.script.model import Action, HeaderMatch, ItemsCheck, Login, PatternKind, Step, WaitEvent
 from amiscript.script.template import Template
 
@@ -275,17 +275,24 @@ class AmiSteps(_Base):
         seen = self._received_lately()
         if outcome is Outcome.EOF:
             error = self.session.broken or RunFailed(
-                f"connection closed by the peer while waiting for {waited_for}; {seen}", where
+                f"connection closed by the peer{self._mid_packet()} while waiting for {waited_for}; {seen}", where
             )
             self._on_broken(error, None, where)
         else:
             self._on_timeout(None, f"timeout after {timeout:g} s waiting for {waited_for}; {seen}", where)
 
     def _received_lately(self) -> str:
-        recent = list(self.session.packets().recent)
-        if not recent:
-            return "nothing was received"
-        return "last received: " + "; ".join(self.mask(item) for item in recent)
+        inbox = self.session.packets()
+        recent = list(inbox.recent)
+        seen = "last received: " + "; ".join(self.mask(item) for item in recent) if recent else "nothing was received"
+        if inbox.long_lines:  # dropped by the codec: say so, or the wait looks like silence
+            many = inbox.long_lines > 1
+            seen += f"; {inbox.long_lines if many else 'a'} line{'s' if many else ''} over the line limit"
+            seen += f" ({CLIENT_MAX_LINE >> 20} MiB) {'were' if many else 'was'} dropped"
+        return seen
+
+    def _mid_packet(self) -> str:
+        return " in the middle of a packet" if self.session.packets().truncated else ""
 
     # -- wait_event ------------------------------------------------------------------------
 
@@ -336,7 +343,7 @@ class AmiSteps(_Base):
         inbox.put_back([packet for packet, _ in matched])  # a later wait may still use them
         if result is Outcome.EOF:
             error = self.session.broken or RunFailed(
-                f"connection closed by the peer while waiting for {what} ({got})", step.location
+                f"connection closed by the peer{self._mid_packet()} while waiting for {what} ({got})", step.location
             )
             self._on_broken(error, None, step.location)
         else:
