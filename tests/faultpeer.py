@@ -78,7 +78,10 @@ class Conversation:
             pass
 
 
-def fault(act: Callable[[Conversation], None]) -> Handler:
+Act = Callable[[Conversation], None]
+
+
+def fault(act: Act) -> Handler:
     return lambda conn: act(Conversation(conn))
 
 
@@ -105,7 +108,7 @@ def reset(talk: Conversation) -> None:
     talk.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-GARBAGE = b"caf\xe9 \x00\xff\xfe end"  # Latin-1, a NUL, bytes that are never UTF-8
+GARBAGE = b"caf\xe9 \x00\x1b[2J\xff\xfe end"  # Latin-1, a NUL, a clear-screen escape, bytes never UTF-8
 
 
 def garbage(talk: Conversation) -> None:
@@ -139,7 +142,7 @@ def flood(talk: Conversation) -> None:
         talk.conn.sendall(BLOCK)
 
 
-def trickle(interval: float) -> Callable[[Conversation], None]:
+def trickle(interval: float) -> Act:
     """After the login, the right answer one byte every ``interval`` seconds."""
 
     def act(talk: Conversation) -> None:
