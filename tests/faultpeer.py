@@ -168,6 +168,6 @@ class LateAnswer:
         while self.sent < self.size:
             talk.conn.sendall(BLOCK)
             self.sent += len(BLOCK)
-        talk.conn.sendall(talk.answer(action, "Ping: Pong"))
+        talk.conn.sendall(talk.answer(action, "Ping: Pong", "Message: the right answer, at last"))
         self.answered.set()
         talk.wait_for_close()

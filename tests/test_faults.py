@@ -248,14 +248,17 @@ def test_an_answer_one_byte_every_100_ms_does_not_stretch_the_deadline(tmp_path:
     assert result.stdout == "before\nlogged in\n"
 
 
-LATE_TIMEOUT = 300.0  # 1 GiB in 300 s: the run must read at least 3.6 MB/s, on a loaded machine
+# 1 GiB in 300 s: the run must read at least 3.6 MB/s. Measured ~100 s (10 MB/s) on a loaded
+# 2-core machine with line-by-line reading; a faster codec leaves room to tighten this.
+LATE_TIMEOUT = 300.0
 
 
 def test_the_answer_after_1_gb_of_unrelated_events_is_found(tmp_path: Path) -> None:
     peer = faultpeer.LateAnswer(1 << 30)
-    script = LOGIN_THEN_PING.replace("{Action: Ping}", "{Action: Ping}\n    timeout: 300")
+    script = LOGIN_THEN_PING.replace("{Action: Ping}", f"{{Action: Ping}}\n    timeout: {LATE_TIMEOUT:g}")
     with tcp_peer(faultpeer.fault(peer)) as (_, port):
         result = run_cli(script, port, tmp_path=tmp_path, kill_after=LATE_TIMEOUT + 30)
     within(result, LATE_TIMEOUT)
     assert peer.answered.is_set() and peer.sent >= 1 << 30
-    assert (result.code, result.stdout, result.stderr) == (0, "before\nlogged in\nanswer: \n", "")
+    assert (result.code, result.stderr) == (0, "")
+    assert result.stdout == "before\nlogged in\nanswer: the right answer, at last\n"
