@@ -504,5 +504,5 @@ class TickingClock(FakeClock):
 
 def test_a_login_timeout_names_the_steps_timeout_though_time_passed_before_it_waited() -> None:
     with pytest.raises(RunFailed, match=r"timeout after 2 s waiting for the answer to login as 'admin'; nothing"):
-        script = "steps:\n  - login: {username: admin, secret: s}\n    timeout: 2\n"
+        script = "steps:\n  - login: {username: admin, secret: pw-1}\n    timeout: 2\n"
         run(script, lambda packet: b"", clock=TickingClock())
