@@ -43,7 +43,13 @@ class Conversation:
     def __init__(self, conn: socket.socket) -> None:
         self.conn = conn
         self._buf = b""
+        self.said = bytearray()  # what ``say`` sent, to compare with what the client shows
         conn.settimeout(30)
+
+    def say(self, data: bytes) -> None:
+        """Send and keep a copy (the floods send with ``conn.sendall``: a copy would not be bounded)."""
+        self.conn.sendall(data)
+        self.said += data
 
     def read_packet(self) -> dict[str, str]:
         """The client's next packet as headers (lower-case names); empty if it went away."""
@@ -67,9 +73,9 @@ class Conversation:
 
     def logged_in(self) -> dict[str, str]:
         """Greet, accept the login, and return the action that follows it."""
-        self.conn.sendall(BANNER)
+        self.say(BANNER)
         login = self.read_packet()
-        self.conn.sendall(self.answer(login, "Message: Authentication accepted"))
+        self.say(self.answer(login, "Message: Authentication accepted"))
         return self.read_packet()
 
     def wait_for_close(self) -> None:
@@ -81,8 +87,16 @@ class Conversation:
 Act = Callable[[Conversation], None]
 
 
-def fault(act: Act) -> Handler:
-    return lambda conn: act(Conversation(conn))
+def fault(act: Act, talks: list[Conversation] | None = None) -> Handler:
+    """A handler running ``act`` on each connection; ``talks`` collects the conversations."""
+
+    def handle(conn: socket.socket) -> None:
+        talk = Conversation(conn)
+        if talks is not None:
+            talks.append(talk)
+        act(talk)
+
+    return handle
 
 
 def silent(talk: Conversation) -> None:
@@ -92,14 +106,14 @@ def silent(talk: Conversation) -> None:
 def close_after_banner(talk: Conversation) -> None:
     """Greet, then close without answering. The login is read first: closing with unread bytes
     would make the kernel send RST, and the client would see a reset instead of end of file."""
-    talk.conn.sendall(BANNER)
+    talk.say(BANNER)
     talk.read_packet()
 
 
 def close_mid_packet(talk: Conversation) -> None:
     action = talk.logged_in()
     answer = talk.answer(action, "Ping: Pong", "Timestamp: 1795673699.000000")
-    talk.conn.sendall(answer[: len(answer) // 2])
+    talk.say(answer[: len(answer) // 2])
 
 
 def reset(talk: Conversation) -> None:
@@ -115,7 +129,7 @@ def garbage(talk: Conversation) -> None:
     """Answer with a Message that is not UTF-8 and holds a NUL, then say nothing more."""
     action = talk.logged_in()
     answer = talk.answer(action, "Message: @")
-    talk.conn.sendall(answer.replace(b"@", GARBAGE))
+    talk.say(answer.replace(b"@", GARBAGE))
     talk.wait_for_close()
 
 
@@ -148,7 +162,7 @@ def trickle(interval: float) -> Act:
     def act(talk: Conversation) -> None:
         action = talk.logged_in()
         for byte in talk.answer(action, "Ping: Pong"):
-            talk.conn.sendall(bytes([byte]))
+            talk.say(bytes([byte]))
             time.sleep(interval)
         talk.wait_for_close()
 

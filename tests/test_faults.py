@@ -161,12 +161,19 @@ def test_a_peer_that_accepts_and_never_speaks_times_out_at_the_deadline(tmp_path
 def test_a_peer_that_hangs_up_ends_the_run_at_once_with_the_right_status(
     act: faultpeer.Act, code: int, error: str, printed: str, tmp_path: Path
 ) -> None:
-    result = against(faultpeer.fault(act), LOGIN_THEN_PING, tmp_path=tmp_path)
+    talks: list[faultpeer.Conversation] = []
+    result = against(faultpeer.fault(act, talks), LOGIN_THEN_PING, "-v", tmp_path=tmp_path)
     within(result, 0.0)
     assert (result.code, result.stdout) == (code, printed)
     assert error in result.error
     if act is faultpeer.reset:
         assert result.error.endswith(": Connection reset by peer")
+    # -v shows each line the peer sent exactly once, the half line before the close included
+    said = talks[0].said.decode().split("\n")
+    if said[-1] == "":
+        said.pop()
+    shown = [line for line in result.stderr.splitlines() if line.startswith("<< ")]
+    assert shown == ["<< " + line.removesuffix("\r") for line in said]
 
 
 NOT_UTF8 = """\
