@@ -492,3 +492,17 @@ def test_a_bad_value_known_at_the_start_stops_the_run_before_the_login_is_sent()
             answer,
             variables={"cmd": "x\r\nAction: Originate"},
         )
+
+
+class TickingClock(FakeClock):
+    """A clock that moves a little on every reading, as a real one does between two steps."""
+
+    def __call__(self) -> float:
+        self.now += 1e-5
+        return self.now
+
+
+def test_a_login_timeout_names_the_steps_timeout_though_time_passed_before_it_waited() -> None:
+    with pytest.raises(RunFailed, match=r"timeout after 2 s waiting for the answer to login as 'admin'; nothing"):
+        script = "steps:\n  - login: {username: admin, secret: pw-1}\n    timeout: 2\n"
+        run(script, lambda packet: b"", clock=TickingClock())

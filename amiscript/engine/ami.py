@@ -20,7 +20,7 @@ from amiscript.engine.packets import Check, PacketInbox, as_item, header_text, m
 from amiscript.engine.session import Outcome
 from amiscript.engine.variables import refuse_line_breaks
 from amiscript.errors import Location, RunFailed, ScriptError
-from amiscript.protocol import Packet, UnsafeHeader, encode_packet
+from amiscript.protocol import CLIENT_MAX_LINE, Packet, UnsafeHeader, encode_packet
 from amiscript.script.model import Action, HeaderMatch, ItemsCheck, Login, PatternKind, Step, WaitEvent
 from amiscript.script.template import Template
 
@@ -58,7 +58,8 @@ class AmiSteps(_Base):
         secret = self._header_value("Secret", step.secret)
         self.mask.add(secret)
         extra = [("Events", self._header_value("Events", step.events))] if step.events is not None else []
-        deadline = self._clock() + (step.timeout if step.timeout is not None else self._timeout)
+        timeout = step.timeout if step.timeout is not None else self._timeout
+        deadline = self._clock() + timeout
         what = f"login as {username!r}"
         auth = self._render(step.auth).lower()
         if auth not in ("plain", "md5"):
@@ -66,7 +67,11 @@ class AmiSteps(_Base):
         try:
             if auth == "md5":
                 challenge = self._exchange(
-                    [("Action", "Challenge"), ("AuthType", "md5")], step.location, deadline - self._clock(), what
+                    [("Action", "Challenge"), ("AuthType", "md5")],
+                    step.location,
+                    deadline - self._clock(),
+                    what,
+                    step_timeout=timeout,
                 )
                 if challenge is None:
                     return
@@ -79,7 +84,8 @@ class AmiSteps(_Base):
                 headers = [("Action", "Login"), ("AuthType", "md5"), ("Username", username), ("Key", key), *extra]
             else:
                 headers = [("Action", "Login"), ("Username", username), ("Secret", secret), *extra]
-            answer = self._exchange(headers, step.location, max(deadline - self._clock(), 0.001), what)
+            remaining = max(deadline - self._clock(), 0.001)
+            answer = self._exchange(headers, step.location, remaining, what, step_timeout=timeout)
             if answer is None:
                 return
             self._set_results(answer)
@@ -126,10 +132,13 @@ class AmiSteps(_Base):
         what: str,
         *,
         list_var: str | None = None,
+        step_timeout: float | None = None,
     ) -> Packet | tuple[Packet, list[dict[str, str]]] | None:
         """Send one action and wait for the answer with its ActionID (and its list, if any).
 
-        None when end of file or a timeout was handled by a handler.
+        None when end of file or a timeout was handled by a handler. ``step_timeout`` is the
+        step's whole timeout when ``timeout`` is what is left of it (login's second exchange):
+        a message names the step's timeout, not the few microseconds already spent.
         """
         action_id = next((value for name, value in headers if name.lower() == "actionid"), None)
         if action_id is not None and not action_id.strip():
@@ -146,10 +155,11 @@ class AmiSteps(_Base):
         if transport is not None and not self._transmit(data, data.decode("utf-8", "replace"), where):
             return None
         limit = timeout if timeout is not None else self._timeout
+        shown = limit if step_timeout is None else step_timeout
         deadline = self._clock() + limit
         result, _ = self.session.wait(transport, self._answer_poll(inbox, action_id), limit)
         if not isinstance(result, Packet):
-            self._wait_failed(result, f"the answer to {what}", limit, where)
+            self._wait_failed(result, f"the answer to {what}", shown, where)
             return None
         if list_var is None or (result.get("EventList") or "").lower() != "start":
             if list_var is not None and (result.get("Response") or "").lower() == "success":
@@ -159,7 +169,8 @@ class AmiSteps(_Base):
         remaining = max(deadline - self._clock(), 0.0)
         end, _ = self.session.wait(transport, self._list_poll(inbox, action_id, items), remaining)
         if not isinstance(end, Packet):
-            self._wait_failed(end, f"the end of the list of {what} ({len(items)} items so far)", limit, where)
+            so_far = f"the end of the list of {what} ({len(items)} items so far)"
+            self._wait_failed(end, so_far, shown, where)
             return None
         reported = end.get("ListItems")
         if reported is not None and reported.strip().isdigit() and int(reported) != len(items):
@@ -275,17 +286,24 @@ class AmiSteps(_Base):
         seen = self._received_lately()
         if outcome is Outcome.EOF:
             error = self.session.broken or RunFailed(
-                f"connection closed by the peer while waiting for {waited_for}; {seen}", where
+                f"connection closed by the peer{self._mid_packet()} while waiting for {waited_for}; {seen}", where
             )
             self._on_broken(error, None, where)
         else:
             self._on_timeout(None, f"timeout after {timeout:g} s waiting for {waited_for}; {seen}", where)
 
     def _received_lately(self) -> str:
-        recent = list(self.session.packets().recent)
-        if not recent:
-            return "nothing was received"
-        return "last received: " + "; ".join(self.mask(item) for item in recent)
+        inbox = self.session.packets()
+        recent = list(inbox.recent)
+        seen = "last received: " + "; ".join(self.mask(item) for item in recent) if recent else "nothing was received"
+        if inbox.long_lines:  # dropped by the codec: say so, or the wait looks like silence
+            many = inbox.long_lines > 1
+            seen += f"; {inbox.long_lines if many else 'a'} line{'s' if many else ''} over the line limit"
+            seen += f" ({CLIENT_MAX_LINE >> 20} MiB) {'were' if many else 'was'} dropped"
+        return seen
+
+    def _mid_packet(self) -> str:
+        return " in the middle of a packet" if self.session.packets().truncated else ""
 
     # -- wait_event ------------------------------------------------------------------------
 
@@ -336,7 +354,7 @@ class AmiSteps(_Base):
         inbox.put_back([packet for packet, _ in matched])  # a later wait may still use them
         if result is Outcome.EOF:
             error = self.session.broken or RunFailed(
-                f"connection closed by the peer while waiting for {what} ({got})", step.location
+                f"connection closed by the peer{self._mid_packet()} while waiting for {what} ({got})", step.location
             )
             self._on_broken(error, None, step.location)
         else:

@@ -87,6 +87,11 @@ class PacketInbox:
     def skip_banner(self) -> None:
         self._reader.skip_banner()
 
+    @property
+    def long_lines(self) -> int:
+        """Lines the reader dropped for being over its line limit."""
+        return self._reader.long_lines
+
     def unread(self) -> bytes:
         """Bytes received but not yet part of a packet, for a raw `expect` that comes next."""
         self.eof = False  # the reader forgets the end of stream too; the session feeds it again

@@ -22,6 +22,7 @@ from amiscript.transports.base import Target, Transport
 
 T = TypeVar("T")
 SETTLE_SECONDS = 0.05  # quiet time after which a match that might still grow is taken
+LOG_LINE_MAX = 1 << 16  # -v shows at most this much of one received line: a peer may send one without end
 
 
 class Cancelled(Exception):
@@ -68,7 +69,9 @@ class Session:
         self._received = 0
         self.recorder: Callable[[str, bytes], None] | None = None  # every byte, each way (--transcript)
         self._partial_line = ""
-        self._log_decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._cutting_line = False  # the line being logged passed LOG_LINE_MAX: drop the rest of it
+        # surrogateescape keeps each byte that is not UTF-8, so -v can show it as it came (\xe9)
+        self._log_decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
 
     # -- connection ------------------------------------------------------------------------
 
@@ -223,11 +226,32 @@ class Session:
         self._output.note(self._mask(text))
 
     def _log(self, data: bytes) -> None:
-        text = self._partial_line + self._log_decoder.decode(data)
-        lines = text.split("\n")
-        self._partial_line = lines.pop()
-        for line in lines:
-            self._output.received(self._mask(line.removesuffix("\r")))
+        lines = self._log_decoder.decode(data).split("\n")
+        rest = lines.pop()  # the start of a line that has not ended yet
+        if lines:
+            first = self._partial_line + lines[0]
+            if self._cutting_line:
+                del lines[0]  # the end of a line already shown cut
+            elif len(first) > LOG_LINE_MAX:
+                lines[0] = self._cut(first)
+            else:
+                lines[0] = first
+            self._partial_line = ""
+            self._cutting_line = False
+            for line in lines:
+                self._output.received(self._mask(line.removesuffix("\r")))
+        if self._cutting_line:
+            return
+        self._partial_line += rest
+        if len(self._partial_line) > LOG_LINE_MAX:
+            self._output.received(self._cut(self._partial_line))
+            self._partial_line = ""
+            self._cutting_line = True
+
+    def _cut(self, line: str) -> str:
+        """A line too long to show whole (a peer may send one without end); masked before cutting
+        so a secret across the cut cannot show in part."""
+        return f"{self._mask(line)[:LOG_LINE_MAX]}… (line cut: longer than {LOG_LINE_MAX} characters)"
 
     def flush_log(self) -> None:
         if self._partial_line:

@@ -70,6 +70,7 @@ class PacketReader:
         self._headers: list[tuple[str, str]] = []
         self._problem: Problem | None = None
         self._discarding = False  # inside an over-long line, dropping bytes until LF
+        self.long_lines = 0  # lines dropped for being over max_line, ever (for diagnostics)
         self._eof = False
         self._done = False
         self._line_start = 0  # where the line last returned began
@@ -161,6 +162,7 @@ class PacketReader:
             if len(buf) - self._start >= self._max_line:
                 self._problem = self._problem or Problem.LINE_TOO_LONG
                 self._discarding = True
+                self.long_lines += 1
                 continue
             self._scanned = len(buf) - self._start
             self._compact()

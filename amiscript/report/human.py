@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import TextIO
+
+# Bytes that were not UTF-8 arrive as lone surrogates (surrogateescape): show each as the byte, \xe9.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+# In the conversation shown with -v, control characters from the peer are shown, not obeyed by
+# the terminal (a NUL, or an escape sequence that would recolour or clear it). Tab stays.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class HumanReport:
@@ -26,7 +33,7 @@ class HumanReport:
 
     def received(self, text: str) -> None:
         if self.verbose:
-            self._write(self._stderr, f"<< {text}")
+            self._write(self._stderr, "<< " + _CONTROL.sub(_hex, text))
 
     def note(self, text: str) -> None:
         if self.verbose:
@@ -36,6 +43,11 @@ class HumanReport:
     def _write(stream: TextIO, line: str) -> None:
         # Text from a peer or argv may hold characters the terminal cannot encode; show them escaped.
         encoding = getattr(stream, "encoding", None) or "utf-8"
+        line = _NOT_UTF8.sub(lambda found: f"\\x{ord(found.group()) - 0xDC00:02x}", line)
         safe = line.encode(encoding, "backslashreplace").decode(encoding, "replace")
         stream.write(safe + "\n")
         stream.flush()
+
+
+def _hex(found: re.Match[str]) -> str:
+    return f"\\x{ord(found.group()):02x}"
