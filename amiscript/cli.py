@@ -248,6 +248,9 @@ def _add_console_commands(commands: argparse._SubParsersAction) -> None:  # type
         sub.add_argument(
             "--target", metavar="URL", help="tcp://HOST:PORT or telnet://HOST:PORT (default tcp://127.0.0.1:5038)"
         )
+        sub.add_argument(
+            "--simulate", action="store_true", help="start the built-in simulator and connect to it (user admin)"
+        )
         sub.add_argument("--username", metavar="NAME", help="the manager.conf user (asked for if not given)")
         sub.add_argument(
             "--secret-env", metavar="NAME", help="read the secret from this environment variable (else it is asked for)"

@@ -34,7 +34,7 @@ def sim() -> Iterator[tuple[str, int]]:
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
-    env.update(AMI_TEST_SECRET=SECRET, AMISCRIPT_HISTORY=str(tmp_path / "history"), TERM="xterm", **extra)
+    env.update({"AMI_TEST_SECRET": SECRET, "AMISCRIPT_HISTORY": str(tmp_path / "history"), "TERM": "xterm", **extra})
     return env
 
 
@@ -228,6 +228,37 @@ def test_a_server_that_hangs_up_ends_the_console_with_exit_3(tmp_path: Path) -> 
     assert child.exitstatus == 3
 
 
+def test_without_a_terminal_lines_come_from_stdin_and_nothing_is_coloured(sim: tuple[str, int], tmp_path: Path) -> None:
+    host, port = sim
+    result = subprocess.run(
+        [sys.executable, "-m", "amiscript", "console", "--target", f"tcp://{host}:{port}", *LOGIN],
+        input="Ping\nMailboxCount Mailbox=${box}\nAction: MailboxCount\nMailbox: 124@default\n\n",
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Ping:      Pong" in result.stdout and "NewMessages: 2" in result.stdout
+    assert "# error: variable 'box' has no value yet" in result.stdout and "--var NAME=VALUE" in result.stdout
+    assert result.stdout.rstrip().endswith("# logged off")
+    assert "\x1b" not in result.stdout and SECRET not in result.stdout
+
+
+def test_a_refused_login_is_one_line_and_exit_1(sim: tuple[str, int], tmp_path: Path) -> None:
+    host, port = sim
+    result = subprocess.run(
+        [sys.executable, "-m", "amiscript", "console", "--target", f"tcp://{host}:{port}", *LOGIN],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path, AMI_TEST_SECRET="wrong"),
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert result.stderr == "amiscript: error: login as 'admin' failed: Authentication failed\n"
+
+
 def test_a_secret_env_that_is_not_set_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "amiscript", "console", "--username", "admin", "--secret-env", "NO_SUCH_VAR_HERE"],
@@ -286,6 +317,25 @@ def test_a_recorded_session_checks_clean_and_replays_with_exit_0(sim: tuple[str,
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "Action: Logoff" in replay.stderr
     assert SECRET not in replay.stdout + replay.stderr
+    history = (tmp_path / "history").read_text()
+    assert "Ping" in history and "NoSuchAction" in history and SECRET not in history
+
+
+def test_record_against_the_built_in_simulator_replays_with_simulate(tmp_path: Path) -> None:
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "amiscript", "record", "sim.yaml", "--simulate", "--secret-env", "AMI_TEST_SECRET"],
+        env=_env(tmp_path),
+        encoding="utf-8",
+        timeout=TIMEOUT,
+        cwd=str(tmp_path),
+    )
+    child.expect_exact("ami> ")
+    child.sendline("VoicemailUsersList")
+    child.expect_exact("Voicemail user list will follow")
+    assert _finish(child) == 0
+    assert "--simulate" in (tmp_path / "sim.yaml").read_text().splitlines()[1]
+    assert _amiscript("run", "sim.yaml", "--simulate", tmp_path=tmp_path).returncode == 0
 
 
 def test_record_inside_the_console_starts_from_there(sim: tuple[str, int], tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ class Connection:
     username: str
     secret_env: str | None  # the environment variable the console read the secret from
     auth: str = "plain"
+    simulated: bool = False  # a simulator started for the session: replay with --simulate
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,8 @@ class Recording:
         out = [
             f"# {name}: recorded by `amiscript record` from a console session with {conn.transport}://"
             f"{_host(conn.host)}:{conn.port}.",
-            f"# Replay: {env}=... amiscript run {name}.yaml   (or --target tcp://HOST:PORT for another PBX)",
+            f"# Replay: {env}=... amiscript run {name}.yaml"
+            + ("  --simulate" if conn.simulated else "   (or --target tcp://HOST:PORT for another PBX)"),
             "# Checks are the answers' stable headers; ids, timestamps and counters are loosened (see comments).",
             f"name: {_scalar(name)}",
             "vars:",

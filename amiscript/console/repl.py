@@ -20,7 +20,7 @@ from amiscript.console.render import notice, render_packet, use_colour
 from amiscript.console.shortform import Headers, ShortFormError, is_header_line, parse_header_line, parse_short
 from amiscript.console.terminal import PlainLines, ReadlineTerminal
 from amiscript.engine.output import Masker
-from amiscript.errors import AmiscriptError, ConnectionLost, Location, UsageError
+from amiscript.errors import AmiscriptError, ConnectionLost, Location, ScriptError, UsageError
 from amiscript.protocol import Packet, UnsafeHeader
 from amiscript.script.template import parse_template
 from amiscript.transports.base import Target
@@ -55,6 +55,7 @@ class ConsoleOptions:
     record: str | None = None
     force: bool = False
     timeout: float = 10.0
+    simulated: bool = False  # the target is a simulator started for this session
 
 
 class Console:
@@ -121,6 +122,7 @@ class Console:
                 username,
                 options.secret_env,
                 options.auth,
+                options.simulated,
             )
             self._connection = connection
             if record_path is not None:
@@ -190,9 +192,15 @@ class Console:
         client = self._client
         assert client is not None
         where = Location("(console)", 0)
-        headers = [
-            (name, parse_template(value, where).render(self._values, environ=self._environ)) for name, value in typed
-        ]
+        try:
+            headers = [
+                (name, parse_template(value, where).render(self._values, environ=self._environ))
+                for name, value in typed
+            ]
+        except ScriptError as exc:
+            raise ShortFormError(
+                f"{exc.message}: start the console with --var NAME=VALUE (or write $$ for $)"
+            ) from None
         if not any(name.lower() == "actionid" for name, _ in headers):
             headers.append(("ActionID", f"console-{next(self._ids)}"))
         action = next((value for name, value in headers if name.lower() == "action"), "")
