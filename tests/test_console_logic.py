@@ -235,3 +235,18 @@ def test_the_secret_typed_or_echoed_back_is_written_as_a_reference_never_as_its_
     output = next(m for m in command.expect if m.header == "Output")
     pattern = output.source.render({"secret": "hunter2"}, environ={})
     assert regex.search(pattern, "the secret is hunter2 (7 letters)")
+
+
+def test_the_recording_shown_in_docs_console_md_is_what_the_recorder_writes() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "console.md").read_text(encoding="utf-8")
+    shown = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    recording = Recording(Connection("tcp", "127.0.0.1", 5038, "admin", "AMI_SECRET"))
+    answer = Packet.of(
+        ("Response", "Success"),
+        ("ActionID", "console-1"),
+        ("Message", "Mailbox Message Count"),
+        ("Mailbox", "123@default"),
+        ("NewMessages", "0"),
+    )
+    recording.add(Exchange((("Action", "MailboxCount"), ("Mailbox", "123@default")), answer))
+    assert recording.to_yaml("check") == shown
