@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -133,12 +134,24 @@ def test_help_filter_and_events_off(sim: tuple[str, int], tmp_path: Path) -> Non
     assert _finish(child) == 0
 
 
-def test_ctrl_c_clears_the_line_and_the_console_goes_on(sim: tuple[str, int], tmp_path: Path) -> None:
+def test_ctrl_c_clears_the_line_the_search_and_the_raw_packet_and_up_recalls(sim: tuple[str, int], tmp_path: Path) -> None:
     child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
     child.send("garbage")
     child.sendintr()
+    child.expect_exact("^C")
     child.expect_exact("ami> ")
     child.sendline("Ping")
+    child.expect(r"Ping: +Pong")
+    child.expect_exact("ami> ")
+    child.send("\x12Pi")  # Ctrl-R: a history search, left with Ctrl-C
+    child.expect_exact("reverse-i-search")
+    child.sendintr()
+    child.expect_exact("ami> ")
+    child.sendline("Action: Ping")  # a raw packet half typed is dropped by Ctrl-C too
+    child.expect_exact("...> ")
+    child.sendintr()
+    child.expect_exact("ami> ")
+    child.send("\x1b[A\x1b[A\r")  # Up, Up: the line before the last
     child.expect(r"Ping: +Pong")
     assert _finish(child) == 0
 
@@ -243,6 +256,21 @@ def test_without_a_terminal_lines_come_from_stdin_and_nothing_is_coloured(sim: t
     assert "# error: variable 'box' has no value yet" in result.stdout and "--var NAME=VALUE" in result.stdout
     assert result.stdout.rstrip().endswith("# logged off")
     assert "\x1b" not in result.stdout and SECRET not in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("telnet") is None, reason="needs a telnet client")
+def test_through_telnet_with_md5(sim: tuple[str, int], tmp_path: Path) -> None:
+    host, port = sim
+    result = subprocess.run(
+        [sys.executable, "-m", "amiscript", "console", "--target", f"telnet://{host}:{port}", "--auth", "md5", *LOGIN],
+        input='Command "core show version"\n',
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"# connected to telnet://{host}:{port}" in result.stdout and "Output:   Asterisk 22" in result.stdout
 
 
 def test_a_refused_login_is_one_line_and_exit_1(sim: tuple[str, int], tmp_path: Path) -> None:

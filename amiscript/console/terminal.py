@@ -125,6 +125,9 @@ class ReadlineTerminal:
                 if stdin in readable:
                     self._lib.rl_callback_read_char()
         except KeyboardInterrupt:
+            cleanup = getattr(self._lib, "rl_callback_sigcleanup", None)  # leaves a Ctrl-R search (readline 7+)
+            if cleanup is not None:
+                cleanup()
             self._lib.rl_replace_line(b"", 0)
             self._out.write("^C\n")
             raise
