@@ -4,7 +4,6 @@ session written as a script after every action, so that even an abrupt end leave
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import itertools
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ from amiscript.console.eventfilter import EventFilter, parse_filter
 from amiscript.console.recorder import Connection, Exchange, Recording
 from amiscript.console.render import notice, render_packet, use_colour
 from amiscript.console.shortform import Headers, ShortFormError, is_header_line, parse_header_line, parse_short
-from amiscript.console.terminal import PlainLines, ReadlineTerminal
+from amiscript.console.terminal import LineEditing, PlainLines, ReadlineTerminal
 from amiscript.engine.output import Masker
 from amiscript.errors import AmiscriptError, ConnectionLost, Location, ScriptError, UsageError
 from amiscript.protocol import Packet, UnsafeHeader
@@ -81,6 +80,7 @@ class Console:
         self._matches: list[str] = []
         self._logged_off = False
         self._leaving = False
+        self._connection: Connection | None = None
 
     # -- the session ----------------------------------------------------------------------
 
@@ -124,7 +124,7 @@ class Console:
                 options.auth,
                 options.simulated,
             )
-            self._connection = connection
+            self._connection = connection  # what a recording connects with
             if record_path is not None:
                 self._start_recording(record_path)
             with self._line_editing():
@@ -143,8 +143,6 @@ class Console:
         finally:
             client.close()
             self._display.close()
-
-    _connection: Connection
 
     def _loop(self) -> None:
         while not self._logged_off and self._closed_reason is None:
@@ -230,13 +228,17 @@ class Console:
         name, args = words[0].lower(), words[1:]
         if name == "/help":
             self._display.now(HELP)
-        elif name == "/events" and args in (["on"], ["off"]):
+        elif name == "/events":
+            if args not in (["on"], ["off"]):
+                raise ShortFormError("write /events on or /events off")
             self._filter = EventFilter(args == ["on"], self._filter.pairs)
             self._say(self._filter.describe())
         elif name == "/filter":
             self._filter = EventFilter(True, parse_filter(args))
             self._say(self._filter.describe())
-        elif name == "/record" and len(args) == 1:
+        elif name == "/record":
+            if len(args) != 1:
+                raise ShortFormError("write /record FILE.yaml")
             if self._recording is not None:
                 raise ShortFormError(f"already recording to {self._record_path}")
             path = Path(args[0])
@@ -289,6 +291,7 @@ class Console:
             self._completer = Completer(actions_from_list_commands(answer))
 
     def _start_recording(self, path: Path) -> None:
+        assert self._connection is not None
         self._recording = Recording(self._connection, dict(self._options.variables), secret=self._secret)
         self._record_path = path
         self._write_recording()
@@ -315,8 +318,8 @@ class Console:
     def history_path(self) -> Path:
         return Path(self._environ.get(HISTORY_ENV) or Path.home() / ".amiscript_history")
 
-    def _line_editing(self) -> _LineEditing:
-        return _LineEditing(self if self._interactive else None)
+    def _line_editing(self) -> LineEditing:
+        return LineEditing(self.complete if self._interactive else None, self.history_path())
 
     def complete(self, word: str, state: int) -> str | None:
         import readline
@@ -329,40 +332,6 @@ class Console:
                 readline.get_line_buffer(), readline.get_begidx(), word, raw_action=raw_action
             )
         return self._matches[state] if state < len(self._matches) else None
-
-
-class _LineEditing:
-    """readline set up for the session (completion, history file) and put back afterwards."""
-
-    def __init__(self, console: Console | None) -> None:
-        self._console = console
-        self._history: Path | None = None
-
-    def __enter__(self) -> _LineEditing:
-        if self._console is None:
-            return self
-        import readline
-
-        self._saved = (readline.get_completer(), readline.get_completer_delims())
-        readline.set_completer(self._console.complete)
-        readline.set_completer_delims(" \t")
-        readline.parse_and_bind("tab: complete")
-        self._history = self._console.history_path()
-        readline.set_history_length(1000)
-        with contextlib.suppress(OSError):
-            readline.read_history_file(self._history)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._console is None:
-            return
-        import readline
-
-        with contextlib.suppress(OSError):
-            if self._history is not None:
-                readline.write_history_file(self._history)
-        readline.set_completer(self._saved[0])
-        readline.set_completer_delims(self._saved[1])
 
 
 def _check_writable(path: Path, force: bool) -> None:

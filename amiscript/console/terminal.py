@@ -20,6 +20,8 @@ import os
 import select
 import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 CLEAR_LINE = "\r\x1b[K"
@@ -175,3 +177,37 @@ class ReadlineTerminal:
         self._out.flush()
         if redraw and self._installed:
             self._lib.rl_forced_update_display()
+
+
+class LineEditing:
+    """readline set up for a session (completion, history file) and put back afterwards;
+    does nothing without a terminal (``complete`` None)."""
+
+    def __init__(self, complete: Callable[[str, int], str | None] | None, history: Path) -> None:
+        self._complete = complete
+        self._history = history
+        self._saved: tuple[Any, str] | None = None
+
+    def __enter__(self) -> LineEditing:
+        if self._complete is None:
+            return self
+        import readline
+
+        self._saved = (readline.get_completer(), readline.get_completer_delims())
+        readline.set_completer(self._complete)
+        readline.set_completer_delims(" \t")
+        readline.parse_and_bind("tab: complete")
+        readline.set_history_length(1000)
+        with contextlib.suppress(OSError):
+            readline.read_history_file(self._history)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is None:
+            return
+        import readline
+
+        with contextlib.suppress(OSError):
+            readline.write_history_file(self._history)
+        readline.set_completer(self._saved[0])
+        readline.set_completer_delims(self._saved[1])
