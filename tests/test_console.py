@@ -111,6 +111,15 @@ def test_tab_completes_actions_from_list_commands_and_their_headers(sim: tuple[s
     assert _finish(child) == 0
 
 
+def test_a_window_resized_at_the_prompt_keeps_the_console_working(sim: tuple[str, int], tmp_path: Path) -> None:
+    child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    child.send("UserEvent Resized")
+    child.setwinsize(30, 40)  # SIGWINCH while a line is half typed
+    child.sendline(" Note=" + "x" * 60)  # longer than the new width
+    child.expect(r"Note: +x{60}")
+    assert _finish(child) == 0
+
+
 def test_help_filter_and_events_off(sim: tuple[str, int], tmp_path: Path) -> None:
     child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
     child.sendline("/help")

@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import os
 import select
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -67,6 +68,7 @@ class ReadlineTerminal:
         self._handler = _LINE_HANDLER(self._on_line)
         self._installed = False
         self.ended = threading.Event()
+        self._resized = threading.Event()
 
     @classmethod
     def open(cls, out: TextIO) -> ReadlineTerminal | None:
@@ -77,7 +79,12 @@ class ReadlineTerminal:
             lib = ctypes.CDLL(readline.__file__)
             lib.rl_callback_handler_install.argtypes = [ctypes.c_char_p, _LINE_HANDLER]
             lib.rl_replace_line.argtypes = [ctypes.c_char_p, ctypes.c_int]
-            for name in ("rl_callback_read_char", "rl_callback_handler_remove", "rl_forced_update_display"):
+            for name in (
+                "rl_callback_read_char",
+                "rl_callback_handler_remove",
+                "rl_forced_update_display",
+                "rl_resize_terminal",
+            ):
                 getattr(lib, name)
             libc = ctypes.CDLL(None)
             libc.free.argtypes = [ctypes.c_void_p]
@@ -115,11 +122,16 @@ class ReadlineTerminal:
         self._lib.rl_callback_handler_install(prompt.encode(), self._handler)
         self._installed = True
         stdin = sys.stdin.fileno()
+        # readline learns a new window width only inside its own calls: tell it between keys
+        previous = signal.signal(signal.SIGWINCH, self._on_resize)
         try:
             while not self._lines:
                 readable, _, _ = select.select([stdin, self._wake_read], [], [])
                 if self._wake_read in readable:
                     os.read(self._wake_read, 4096)
+                    if self._resized.is_set():
+                        self._resized.clear()
+                        self._lib.rl_resize_terminal()
                     self._print_queued(redraw=True)
                     if self.ended.is_set() and not self._lines:
                         self._out.write("\n")
@@ -134,6 +146,7 @@ class ReadlineTerminal:
             self._out.write("^C\n")
             raise
         finally:
+            signal.signal(signal.SIGWINCH, previous)
             self._remove()
         line = self._lines.popleft()
         if line is None:
@@ -161,6 +174,10 @@ class ReadlineTerminal:
             self._lines.append(ctypes.string_at(pointer).decode("utf-8", "replace"))
             self._free(pointer)
         self._remove()
+
+    def _on_resize(self, signum: int, frame: object) -> None:
+        self._resized.set()
+        self._poke()
 
     def _remove(self) -> None:
         if self._installed:
