@@ -18,7 +18,7 @@ import pytest
 from amiscript.protocol import Packet, encode_packet
 from amiscript.protocol.codec import SERVER_MAX_LINE, PacketReader, Signal
 from amiscript.sim import SimConfig, Simulator, default_config
-from tests.peers import tcp_peer
+from tests.peers import free_port, tcp_peer
 
 SECRET = "secret5"
 LOGIN = ("--username", "admin", "--secret-env", "AMI_TEST_SECRET")
@@ -143,7 +143,7 @@ def test_help_filter_and_events_off(sim: tuple[str, int], tmp_path: Path) -> Non
     assert _finish(child) == 0
 
 
-def test_ctrl_c_clears_the_line_the_search_and_the_raw_packet_and_up_recalls(sim: tuple[str, int], tmp_path: Path) -> None:
+def test_ctrl_c_clears_the_line_search_and_raw_packet_and_up_recalls(sim: tuple[str, int], tmp_path: Path) -> None:
     child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
     child.send("garbage")
     child.sendintr()
@@ -294,6 +294,19 @@ def test_a_refused_login_is_one_line_and_exit_1(sim: tuple[str, int], tmp_path: 
     )
     assert result.returncode == 1
     assert result.stderr == "amiscript: error: login as 'admin' failed: Authentication failed\n"
+
+
+def test_nothing_listening_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "amiscript", "console", "--target", f"tcp://127.0.0.1:{free_port()}", *LOGIN],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 3
+    assert len(result.stderr.splitlines()) == 1 and "connection refused" in result.stderr
 
 
 def test_a_secret_env_that_is_not_set_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -250,3 +250,10 @@ def test_the_recording_shown_in_docs_console_md_is_what_the_recorder_writes() ->
     )
     recording.add(Exchange((("Action", "MailboxCount"), ("Mailbox", "123@default")), answer))
     assert recording.to_yaml("check") == shown
+
+
+def test_a_telnet_session_is_replayed_through_telnet(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(Recording(Connection("telnet", "pbx", 5038, "admin", "S")).to_yaml("t"), encoding="utf-8")
+    connect = load_script(str(path)).connect
+    assert connect is not None and connect.transport.raw == "telnet"
