@@ -257,3 +257,15 @@ def test_a_telnet_session_is_replayed_through_telnet(tmp_path: Path) -> None:
     path.write_text(Recording(Connection("telnet", "pbx", 5038, "admin", "S")).to_yaml("t"), encoding="utf-8")
     connect = load_script(str(path)).connect
     assert connect is not None and connect.transport.raw == "telnet"
+
+
+def test_odd_characters_in_answers_keep_the_file_valid_and_the_values_exact(tmp_path: Path) -> None:
+    odd = "a\x85b\u2028c\x1bd: #e 'f\" \\g"
+    recording = Recording(Connection("tcp", "h", 1, "admin", "S"))
+    recording.add(Exchange((("Action", "UserEvent"), ("Note", odd)), Packet.of(("Response", "Success"), ("Note", odd))))
+    path = tmp_path / "odd.yaml"
+    path.write_text(recording.to_yaml("odd"), encoding="utf-8")
+    _, step = load_script(str(path)).steps
+    assert isinstance(step, Action)
+    assert dict(step.headers)["Note"].raw == odd
+    assert {m.header: m.source.raw for m in step.expect}["Note"] == odd

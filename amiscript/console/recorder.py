@@ -126,7 +126,7 @@ class Recording:
         answer = exchange.answer
         if answer is None:
             return [f"  # no answer came within {exchange.waited:g} s during the session", *lines]
-        observed = [f"  # observed: {name}: {mask(value)}{_note(name, value)}" for name, value in answer.headers]
+        observed = [self._observed(name, value, mask) for name, value in answer.headers]
         if (answer.get("Response") or "").strip().lower() == "error":
             message = answer.get("Message") or ""
             lines.append("    on_error:                     # the server refused it during the session too")
@@ -155,6 +155,10 @@ class Recording:
             elif check is Check.NUMBER:
                 lines.append(f"      {_key(header)}: {{re: '^-?\\d+(\\.\\d+)?$'}}")
         return lines
+
+    def _observed(self, name: str, value: str, mask: Callable[[str], str]) -> str:
+        shown = mask(value.replace(self.secret, "****") if self.secret else value)
+        return f"  # observed: {_printable(name)}: {_printable(shown)}{_note(name, value)}"
 
     def _hide_secret(self, template: str) -> str:
         return template.replace(self.secret, "${secret}") if self.secret else template
@@ -235,7 +239,14 @@ def _scalar(text: str) -> str:
     are YAML's too). Every scalar is read back as text by amiscript's loader."""
     if _PLAIN.fullmatch(text) and text == text.strip() and " #" not in text:
         return text
-    return json.dumps(text, ensure_ascii=False)
+    # JSON escapes are YAML's too; YAML also reads NEL and the Unicode separators as line breaks
+    quoted = json.dumps(text, ensure_ascii=False)
+    return quoted.replace("\x85", "\\N").replace("\u2028", "\\L").replace("\u2029", "\\P")
+
+
+def _printable(text: str) -> str:
+    """Text for a YAML comment, which must stay on its line and hold printable characters only."""
+    return "".join(char if char.isprintable() else f"\\x{ord(char):02x}" for char in text)
 
 
 def _key(name: str) -> str:
