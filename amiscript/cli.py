@@ -209,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("name", metavar="NAME", help="the script's name, or a path ending in .yaml")
     new.add_argument("--force", action="store_true", help="overwrite the file if it exists")
 
+    _add_console_commands(commands)
+
     sim = commands.add_parser(
         "simulate",
         help="serve the built-in AMI simulator",
@@ -254,6 +256,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_console_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    console = commands.add_parser(
+        "console",
+        help="type AMI actions at a prompt (the book's telnet session, with editing and completion)",
+        description="Connect, log in, and send what you type: `Ping`, `MailboxCount Mailbox=123@default`, "
+        '`Command "core show channels"`, or raw `Action: Ping` lines and an empty line. Answers and events '
+        "are shown as they come. /help lists the console's commands; Ctrl-D logs off. See docs/console.md.",
+    )
+    record = commands.add_parser(
+        "record",
+        help="a console session that is saved as a script `amiscript run` can replay",
+        description="The console, writing each action you send and the stable parts of its answer to FILE "
+        "as a script (the secret as ${env:NAME}, never its value). See docs/console.md.",
+    )
+    record.add_argument("file", metavar="FILE.yaml", help="the script to write")
+    record.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    for sub in (console, record):
+        sub.add_argument(
+            "--target", metavar="URL", help="tcp://HOST:PORT or telnet://HOST:PORT (default tcp://127.0.0.1:5038)"
+        )
+        sub.add_argument(
+            "--simulate", action="store_true", help="start the built-in simulator and connect to it (user admin)"
+        )
+        sub.add_argument("--username", metavar="NAME", help="the manager.conf user (asked for if not given)")
+        sub.add_argument(
+            "--secret-env", metavar="NAME", help="read the secret from this environment variable (else it is asked for)"
+        )
+        sub.add_argument(
+            "--auth", choices=("plain", "md5"), default="plain", help="md5: the secret never crosses the wire"
+        )
+        sub.add_argument(
+            "--var", action="append", default=[], metavar="NAME=VALUE", help="a value typed text can use as ${NAME}"
+        )
+        sub.add_argument(
+            "--timeout", type=float, default=10.0, metavar="SECONDS", help="wait this long for each answer (default 10)"
+        )
+
+
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
@@ -276,6 +316,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
             return 0
         if args.command == "new":
             return _new(args.name, args.force, out)
+        if args.command in ("console", "record"):
+            from amiscript.console.command import run as run_console
+
+            return run_console(args, _parse_vars(args.var), out)
         parser.print_help(out)
         return 2
     except AmiscriptError as exc:

@@ -1,0 +1,343 @@
+"""The console loop: a prompt with readline (line editing, history, Tab completion), what is
+typed sent as AMI actions, answers and events shown as they come, and (when recording) the
+session written as a script after every action, so that even an abrupt end leaves a file."""
+
+from __future__ import annotations
+
+import getpass
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from amiscript.console.client import AmiClient, login
+from amiscript.console.completion import Completer, actions_from_list_commands
+from amiscript.console.eventfilter import EventFilter, parse_filter
+from amiscript.console.recorder import Connection, Exchange, Recording
+from amiscript.console.render import notice, render_packet, use_colour
+from amiscript.console.shortform import Headers, ShortFormError, is_header_line, parse_header_line, parse_short
+from amiscript.console.terminal import LineEditing, PlainLines, ReadlineTerminal
+from amiscript.engine.output import Masker
+from amiscript.errors import AmiscriptError, ConnectionLost, Location, ScriptError, UsageError
+from amiscript.protocol import Packet, UnsafeHeader
+from amiscript.script.template import parse_template
+from amiscript.transports.base import Target
+
+PROMPT = "ami> "
+MORE = "...> "
+RESERVED_VARS = ("host", "port", "username", "secret")
+HISTORY_ENV = "AMISCRIPT_HISTORY"
+
+HELP = """\
+Type an action and press Enter:
+  Ping                               the short form: the action, then Name=Value headers
+  MailboxCount Mailbox=123@default   quote values with blanks: Command "core show channels"
+  Action: Ping                       or a raw packet as in telnet, line by line; an empty line sends it
+Console commands:
+  /help                this text
+  /events off|on       hide or show events
+  /filter Name=Value   show only events whose headers match (Event=Hangup; Channel=PJSIP/*);
+                       several must all match; /filter alone shows every event again
+  /record FILE.yaml    from now on, write what you send as a script that `amiscript run` replays
+  /quit                log off and leave (as Ctrl-D does)
+Tab completes action and header names, Ctrl-C clears the line, ${name} uses a --var value."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleOptions:
+    target: Target
+    username: str | None
+    secret_env: str | None
+    auth: str = "plain"
+    variables: dict[str, str] = field(default_factory=dict)
+    record: str | None = None
+    force: bool = False
+    timeout: float = 10.0
+    simulated: bool = False  # the target is a simulator started for this session
+
+
+class Console:
+    def __init__(self, options: ConsoleOptions, out: TextIO, environ: Mapping[str, str], stdin: Any) -> None:
+        self._options = options
+        self._out = out
+        self._environ = environ
+        self._stdin = stdin
+        self._interactive = bool(stdin.isatty() and out.isatty())
+        self._colour = use_colour(out, environ)
+        self._mask = Masker()
+        self._filter = EventFilter()
+        self._completer = Completer()
+        self._raw: Headers | None = None
+        self._recording: Recording | None = None
+        self._record_path: Path | None = None
+        self._ids = itertools.count(1)
+        self._secret = ""
+        self._values: dict[str, str] = {}
+        self._closed_reason: str | None = None
+        self._display: PlainLines | ReadlineTerminal = PlainLines(out, stdin)
+        self._client: AmiClient | None = None
+        self._matches: list[str] = []
+        self._logged_off = False
+        self._leaving = False
+        self._connection: Connection | None = None
+
+    # -- the session ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        options = self._options
+        for name in options.variables:
+            if name in RESERVED_VARS:
+                raise UsageError(f"--var {name}=…: {name!r} is set by the console itself; choose another name")
+        record_path = Path(options.record) if options.record else None
+        if record_path is not None:
+            _check_writable(record_path, options.force)
+        username = options.username or self._ask("Username: ")
+        self._secret = self._read_secret(username)
+        self._mask.add(self._secret)
+        self._values = {**options.variables, "secret": self._secret}
+        from amiscript.frontend import open_transport
+
+        transport = open_transport(options.target)
+        if self._interactive:
+            self._display = ReadlineTerminal.open(self._out) or self._display
+        self._client = client = AmiClient(transport, self._incoming, self._connection_closed)
+        try:
+            banner = client.start(options.target.connect_timeout)
+            self._say(f"connected to {options.target}: {banner}")
+            login(
+                client,
+                username,
+                self._secret,
+                auth=options.auth,
+                timeout=options.timeout,
+                remember_secret=self._mask.add,
+            )
+            self._say(f"logged in as {username}; /help lists the console's commands, Ctrl-D logs off")
+            self._learn_actions()
+            connection = Connection(
+                options.target.transport,
+                options.target.host,
+                options.target.port,
+                username,
+                options.secret_env,
+                options.auth,
+                options.simulated,
+            )
+            self._connection = connection  # what a recording connects with
+            if record_path is not None:
+                self._start_recording(record_path)
+            with self._line_editing():
+                self._loop()
+            if self._closed_reason is not None and not self._logged_off:
+                raise ConnectionLost(self._closed_reason)
+            if not self._logged_off:
+                self._send([("Action", "Logoff")])
+            self._say("logged off")
+            if self._recording is not None:
+                self._say(
+                    f"recorded {len(self._recording.exchanges)} actions in {self._record_path}; "
+                    f"replay: amiscript run {self._record_path}"
+                )
+            return 0
+        finally:
+            client.close()
+            self._display.close()
+
+    def _loop(self) -> None:
+        while not self._logged_off and self._closed_reason is None:
+            try:
+                line = self._display.read_line(MORE if self._raw is not None else PROMPT)
+            except EOFError:
+                return
+            except KeyboardInterrupt:
+                self._raw = None
+                continue
+            self._forget_secret_line(line)
+            try:
+                self._handle(line)
+            except KeyboardInterrupt:
+                self._say("stopped waiting for the answer")
+            except (ShortFormError, UnsafeHeader) as exc:
+                self._say(f"error: {exc}")
+            except AmiscriptError as exc:
+                self._say(f"error: {self._mask(exc.message)}")
+
+    def _handle(self, line: str) -> None:
+        if self._raw is not None:
+            if not line.strip():
+                packet, self._raw = self._raw, None
+                self._send(packet)
+            elif is_header_line(line):
+                self._raw.append(parse_header_line(line))
+            else:
+                raise ShortFormError(
+                    "in a raw packet each line is Name: value; an empty line sends it, Ctrl-C drops it"
+                )
+            return
+        text = line.strip()
+        if not text:
+            return
+        if text.startswith("/"):
+            self._command(text)
+        elif is_header_line(text):
+            self._raw = [parse_header_line(text)]
+        else:
+            self._send(parse_short(text))
+
+    def _send(self, typed: Headers) -> None:
+        """Send what was typed (values are templates: ${var} is substituted) and show the answer."""
+        client = self._client
+        assert client is not None
+        where = Location("(console)", 0)
+        try:
+            headers = [
+                (name, parse_template(value, where).render(self._values, environ=self._environ))
+                for name, value in typed
+            ]
+        except ScriptError as exc:
+            raise ShortFormError(
+                f"{exc.message}: start the console with --var NAME=VALUE (or write $$ for $)"
+            ) from None
+        if not any(name.lower() == "actionid" for name, _ in headers):
+            headers.append(("ActionID", f"console-{next(self._ids)}"))
+        action = next((value for name, value in headers if name.lower() == "action"), "")
+        self._leaving = action.lower() == "logoff"  # the server will hang up: not news
+        answer = client.request(headers, self._options.timeout)
+        if answer is None:
+            self._say(
+                "the connection is closed"
+                if client.closed.is_set()
+                else f"no answer within {self._options.timeout:g} s"
+            )
+        else:
+            self._display.now(render_packet(answer, colour=self._colour, mask=self._mask))
+        if self._recording is not None and (answer is not None or not client.closed.is_set()):
+            self._recording.add(Exchange(tuple(typed), answer, self._options.timeout))
+            self._write_recording()
+        if self._leaving and answer is not None:
+            self._logged_off = True
+
+    def _command(self, text: str) -> None:
+        import shlex
+
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            raise ShortFormError(str(exc)) from None
+        name, args = words[0].lower(), words[1:]
+        if name == "/help":
+            self._display.now(HELP)
+        elif name == "/events":
+            if args not in (["on"], ["off"]):
+                raise ShortFormError("write /events on or /events off")
+            self._filter = EventFilter(args == ["on"], self._filter.pairs)
+            self._say(self._filter.describe())
+        elif name == "/filter":
+            self._filter = EventFilter(True, parse_filter(args))
+            self._say(self._filter.describe())
+        elif name == "/record":
+            if len(args) != 1:
+                raise ShortFormError("write /record FILE.yaml")
+            if self._recording is not None:
+                raise ShortFormError(f"already recording to {self._record_path}")
+            path = Path(args[0])
+            _check_writable(path, False)
+            self._start_recording(path)
+        elif name in ("/quit", "/exit"):
+            self._raw = None
+            self._send([("Action", "Logoff")])
+        else:
+            raise ShortFormError(f"{text!r}: unknown console command (/help lists them)")
+
+    # -- what arrives on its own ------------------------------------------------------------
+
+    def _incoming(self, packet: Packet) -> None:
+        """Reader thread: an event, or an answer nobody waits for (any more)."""
+        if packet.kind == "event" and not self._filter.shows(packet):
+            return
+        self._display.show(render_packet(packet, colour=self._colour, mask=self._mask))
+
+    def _connection_closed(self, reason: str) -> None:
+        """Reader thread: the server hung up; wake the prompt so the console can end."""
+        self._closed_reason = reason
+        if self._leaving:
+            return
+        self._display.show(notice(reason, colour=self._colour))
+        self._display.end()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _say(self, text: str) -> None:
+        self._display.now(notice(text, colour=self._colour))
+
+    def _ask(self, prompt: str) -> str:
+        if not self._interactive:
+            raise UsageError("console: give --username (there is no terminal to ask on)")
+        return input(prompt).strip()
+
+    def _read_secret(self, username: str) -> str:
+        name = self._options.secret_env
+        if name:
+            if name not in self._environ:
+                raise UsageError(f"--secret-env {name}: the environment variable is not set (export {name}=...)")
+            return self._environ[name]
+        return getpass.getpass(f"Secret for {username}: ")
+
+    def _learn_actions(self) -> None:
+        assert self._client is not None
+        answer = self._client.request([("Action", "ListCommands"), ("ActionID", "console-list")], self._options.timeout)
+        if answer is not None and (answer.get("Response") or "").lower() == "success":
+            self._completer = Completer(actions_from_list_commands(answer))
+
+    def _start_recording(self, path: Path) -> None:
+        assert self._connection is not None
+        self._recording = Recording(self._connection, dict(self._options.variables), secret=self._secret)
+        self._record_path = path
+        self._write_recording()
+        self._say(f"recording to {path}")
+
+    def _write_recording(self) -> None:
+        assert self._recording is not None and self._record_path is not None
+        text = self._recording.to_yaml(self._record_path.stem, mask=self._mask)
+        try:
+            self._record_path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {self._record_path}: {exc.strerror or exc}") from None
+
+    def _forget_secret_line(self, line: str) -> None:
+        """A line that holds the secret stays out of the history file."""
+        if not (self._interactive and self._secret and self._secret in line):
+            return
+        import readline
+
+        length = readline.get_current_history_length()
+        if length:
+            readline.remove_history_item(length - 1)
+
+    def history_path(self) -> Path:
+        return Path(self._environ.get(HISTORY_ENV) or Path.home() / ".amiscript_history")
+
+    def _line_editing(self) -> LineEditing:
+        return LineEditing(self.complete if self._interactive else None, self.history_path())
+
+    def complete(self, word: str, state: int) -> str | None:
+        import readline
+
+        if state == 0:
+            raw_action = None
+            if self._raw is not None:
+                raw_action = next((value for name, value in self._raw if name.lower() == "action"), "")
+            self._matches = self._completer.candidates(
+                readline.get_line_buffer(), readline.get_begidx(), word, raw_action=raw_action
+            )
+        return self._matches[state] if state < len(self._matches) else None
+
+
+def _check_writable(path: Path, force: bool) -> None:
+    if path.suffix not in (".yaml", ".yml"):
+        raise UsageError(f"record: {path} should end in .yaml (it becomes a script)")
+    if path.exists() and not force:
+        raise UsageError(f"record: {path} exists; choose another name or pass --force")
+    if not path.parent.is_dir():
+        raise UsageError(f"record: {path.parent} is not a directory")

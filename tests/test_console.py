@@ -1,0 +1,412 @@
+"""`amiscript console` and `amiscript record` in a real pseudo-terminal (pexpect), against the
+simulator or a small recording peer over real sockets; and record-then-replay end to end."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from amiscript.protocol import Packet, encode_packet
+from amiscript.protocol.codec import SERVER_MAX_LINE, PacketReader, Signal
+from amiscript.sim import SimConfig, Simulator, default_config
+from tests.peers import free_port, tcp_peer
+
+SECRET = "secret5"
+LOGIN = ("--username", "admin", "--secret-env", "AMI_TEST_SECRET")
+TIMEOUT = 20  # seconds any one expectation may take on a loaded machine
+
+
+@pytest.fixture
+def sim() -> Iterator[tuple[str, int]]:
+    base = default_config()
+    fast = SimConfig(users=base.users, mailboxes=base.mailboxes, login_fail_delay=0.0)
+    with Simulator(fast, host="127.0.0.1", port=0) as server:
+        yield server.address
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    env.update({"AMI_TEST_SECRET": SECRET, "AMISCRIPT_HISTORY": str(tmp_path / "history"), "TERM": "xterm", **extra})
+    return env
+
+
+def _spawn(address: tuple[str, int], tmp_path: Path, *args: str, **env: str) -> pexpect.spawn:
+    host, port = address
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "amiscript", *args, "--target", f"tcp://{host}:{port}", *LOGIN],
+        env=_env(tmp_path, **env),
+        encoding="utf-8",
+        timeout=TIMEOUT,
+        dimensions=(40, 200),
+        cwd=str(tmp_path),
+    )
+    child.logfile_read = io.StringIO()  # everything it printed, for checks over the whole session
+    child.expect_exact("ami> ")
+    return child
+
+
+def _finish(child: pexpect.spawn) -> int:
+    """Ctrl-D at a fresh prompt (one typed between two prompts could meet a cooked terminal)."""
+    child.sendline("/events on")
+    child.expect_exact("# ")
+    child.expect_exact("ami> ")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus
+
+
+def test_raw_packets_and_short_forms_get_their_answers(sim: tuple[str, int], tmp_path: Path) -> None:
+    child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    child.sendline("Action: Ping")
+    child.expect_exact("...> ")
+    child.sendline("")
+    child.expect(r"Ping: +Pong")
+    child.expect_exact("ami> ")
+    child.sendline("MailboxCount Mailbox=124@default")
+    child.expect(r"Mailbox: +124@default\r\n.*NewMessages: +2\r\nOldMessages: +1")
+    child.sendline('Command "core show version"')
+    child.expect(r"Output: +Asterisk 22")
+    child.sendline("Nonsense")
+    child.expect(r"Response: Error\r\n.*Message: +Invalid/unknown command")
+    child.sendline("Originate Local/100@default")
+    child.expect_exact("give Originate's headers as Name=Value")
+    assert _finish(child) == 0
+
+
+def test_events_show_while_typing_and_the_half_typed_line_survives(sim: tuple[str, int], tmp_path: Path) -> None:
+    child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    child.sendline("Originate Channel=Local/200@default Context=default Exten=100 Priority=1 Async=true")
+    child.expect_exact("Originate successfully queued")
+    child.expect_exact("ami> ")
+    child.send("Pin")  # no Enter: the call's events arrive while this sits on the line
+    child.expect(r"-- event Hangup\r\n")
+    child.expect_exact("ami> Pin")  # the prompt and the typed text drawn again below the event
+    child.send("g\r")
+    child.expect(r"Ping: +Pong")
+    assert _finish(child) == 0
+
+
+def test_tab_completes_actions_from_list_commands_and_their_headers(sim: tuple[str, int], tmp_path: Path) -> None:
+    child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    child.send("VoicemailU\t")
+    child.expect_exact("VoicemailUsersList ")
+    child.send("\x15")  # readline: clear the line
+    child.send("MailboxC\t")
+    child.expect_exact("MailboxCount ")
+    child.send("Ma\t")
+    child.expect_exact("Mailbox=")
+    child.send("124@default\r")
+    child.expect(r"NewMessages: +2")
+    assert _finish(child) == 0
+
+
+def test_a_window_resized_at_the_prompt_keeps_the_console_working(sim: tuple[str, int], tmp_path: Path) -> None:
+    child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    child.send("UserEvent Resized")
+    child.setwinsize(30, 40)  # SIGWINCH while a line is half typed
+    child.sendline(" Note=" + "x" * 60)  # longer than the new width
+    child.expect(r"Note: +x{60}")
+    assert _finish(child) == 0
+
+
+def test_help_filter_and_events_off(sim: tuple[str, int], tmp_path: Path) -> None:
+    child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    child.sendline("/help")
+    child.expect_exact("/filter Name=Value")
+    child.sendline("/filter UserEvent=Second")
+    child.expect_exact("# showing events with UserEvent=Second")
+    child.sendline("UserEvent First")
+    child.expect_exact("Event Sent")
+    child.sendline("UserEvent Second")
+    child.expect(r"-- event UserEvent\r\n.*UserEvent: +Second")
+    assert "UserEvent: First" not in child.before
+    child.sendline("/events off")
+    child.expect_exact("# events are off")
+    child.sendline("UserEvent Second")
+    child.expect_exact("Event Sent")
+    child.sendline("Ping")
+    child.expect(r"Ping: +Pong")
+    assert "-- event" not in child.before
+    child.sendline("/bogus")
+    child.expect_exact("unknown console command")
+    assert _finish(child) == 0
+
+
+def test_ctrl_c_clears_the_line_search_and_raw_packet_and_up_recalls(sim: tuple[str, int], tmp_path: Path) -> None:
+    child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    child.send("garbage")
+    child.sendintr()
+    child.expect_exact("^C")
+    child.expect_exact("ami> ")
+    child.sendline("Ping")
+    child.expect(r"Ping: +Pong")
+    child.expect_exact("ami> ")
+    child.send("\x12Pi")  # Ctrl-R: a history search, left with Ctrl-C
+    child.expect_exact("reverse-i-search")
+    child.sendintr()
+    child.expect_exact("ami> ")
+    child.sendline("Action: Ping")  # a raw packet half typed is dropped by Ctrl-C too
+    child.expect_exact("...> ")
+    child.sendintr()
+    child.expect_exact("ami> ")
+    child.send("\x1b[A\x1b[A\r")  # Up, Up: the line before the last
+    child.expect(r"Ping: +Pong")
+    assert _finish(child) == 0
+
+
+def test_colour_on_a_terminal_unless_no_color(sim: tuple[str, int], tmp_path: Path) -> None:
+    coloured = _spawn(sim, tmp_path, "console")
+    coloured.sendline("Ping")
+    coloured.expect_exact("\x1b[32mSuccess")
+    assert _finish(coloured) == 0
+    assert "\x1b[36m-- event" in coloured.logfile_read.getvalue()  # the login's events
+    plain = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    plain.sendline("Ping")
+    plain.expect(r"Ping: +Pong")
+    assert _finish(plain) == 0
+    shown = plain.logfile_read.getvalue()
+    assert "Ping: " in shown and "-- event" in shown and "\x1b[3" not in shown and "\x1b[0m" not in shown
+
+
+def _packets(conn: socket.socket, seen: list[Packet]) -> Iterator[Packet]:
+    reader = PacketReader(max_line=SERVER_MAX_LINE)
+    conn.settimeout(TIMEOUT)
+    while True:
+        event = reader.next_event()
+        if event is Signal.NEED_DATA:
+            data = conn.recv(4096)
+            reader.receive_data(data)
+            continue
+        if not isinstance(event, Packet):
+            return
+        seen.append(event)
+        yield event
+
+
+def _answer(packet: Packet, *headers: tuple[str, str]) -> bytes:
+    return encode_packet([("Response", "Success"), ("ActionID", packet.get("ActionID") or ""), *headers])
+
+
+def test_ctrl_d_logs_off_and_exits_0(tmp_path: Path) -> None:
+    seen: list[Packet] = []
+
+    def pbx(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+        for packet in _packets(conn, seen):
+            if packet.get("Action") == "Logoff":
+                conn.sendall(encode_packet([("Response", "Goodbye"), ("ActionID", packet.get("ActionID") or "")]))
+                return
+            conn.sendall(_answer(packet))
+
+    with tcp_peer(pbx) as address:
+        child = _spawn(address, tmp_path, "console", NO_COLOR="1")
+        assert _finish(child) == 0
+    assert [packet.get("Action") for packet in seen] == ["Login", "ListCommands", "Logoff"]
+    assert seen[0].get("Secret") == SECRET  # it went to the server, and only there
+
+
+def test_md5_login_never_sends_the_secret(tmp_path: Path) -> None:
+    seen: list[Packet] = []
+
+    def pbx(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+        for packet in _packets(conn, seen):
+            conn.sendall(_answer(packet, ("Challenge", "12345")))
+
+    with tcp_peer(pbx) as address:
+        child = _spawn(address, tmp_path, "console", "--auth", "md5", NO_COLOR="1")
+        child.sendline("/quit")
+        child.expect(pexpect.EOF)
+    assert [packet.get("Action") for packet in seen][:2] == ["Challenge", "Login"]
+    assert seen[1].get("Key") and seen[1].get("Secret") is None
+    assert all(SECRET not in value for packet in seen for _, value in packet)
+
+
+def test_a_server_that_hangs_up_ends_the_console_with_exit_3(tmp_path: Path) -> None:
+    def pbx(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+        for packet in _packets(conn, []):
+            if packet.get("Action") == "Ping":
+                return  # hang up instead of answering
+            conn.sendall(_answer(packet))
+
+    with tcp_peer(pbx) as address:
+        child = _spawn(address, tmp_path, "console", NO_COLOR="1")
+        child.sendline("Ping")
+        child.expect_exact("the server closed the connection")
+        child.expect(pexpect.EOF)
+        child.close()
+    assert child.exitstatus == 3
+
+
+def test_without_a_terminal_lines_come_from_stdin_and_nothing_is_coloured(sim: tuple[str, int], tmp_path: Path) -> None:
+    host, port = sim
+    result = subprocess.run(
+        [sys.executable, "-m", "amiscript", "console", "--target", f"tcp://{host}:{port}", *LOGIN],
+        input="Ping\nMailboxCount Mailbox=${box}\nAction: MailboxCount\nMailbox: 124@default\n\n",
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Ping:      Pong" in result.stdout and "NewMessages: 2" in result.stdout
+    assert "# error: variable 'box' has no value yet" in result.stdout and "--var NAME=VALUE" in result.stdout
+    assert result.stdout.rstrip().endswith("# logged off")
+    assert "\x1b" not in result.stdout and SECRET not in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("telnet") is None, reason="needs a telnet client")
+def test_through_telnet_with_md5(sim: tuple[str, int], tmp_path: Path) -> None:
+    host, port = sim
+    result = subprocess.run(
+        [sys.executable, "-m", "amiscript", "console", "--target", f"telnet://{host}:{port}", "--auth", "md5", *LOGIN],
+        input='Command "core show version"\n',
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"# connected to telnet://{host}:{port}" in result.stdout and "Output:   Asterisk 22" in result.stdout
+
+
+def test_a_refused_login_is_one_line_and_exit_1(sim: tuple[str, int], tmp_path: Path) -> None:
+    host, port = sim
+    result = subprocess.run(
+        [sys.executable, "-m", "amiscript", "console", "--target", f"tcp://{host}:{port}", *LOGIN],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path, AMI_TEST_SECRET="wrong"),
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert result.stderr == "amiscript: error: login as 'admin' failed: Authentication failed\n"
+
+
+def test_nothing_listening_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "amiscript", "console", "--target", f"tcp://127.0.0.1:{free_port()}", *LOGIN],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 3
+    assert len(result.stderr.splitlines()) == 1 and "connection refused" in result.stderr
+
+
+def test_a_secret_env_that_is_not_set_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "amiscript", "console", "--username", "admin", "--secret-env", "NO_SUCH_VAR_HERE"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "amiscript: error: --secret-env NO_SUCH_VAR_HERE: the environment variable is not set "
+        "(export NO_SUCH_VAR_HERE=...)"
+    ]
+
+
+# -- record, check, replay ------------------------------------------------------------------
+
+
+def _amiscript(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "amiscript", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(tmp_path),
+        cwd=str(tmp_path),
+    )
+
+
+def test_a_recorded_session_checks_clean_and_replays_with_exit_0(sim: tuple[str, int], tmp_path: Path) -> None:
+    script = tmp_path / "explore.yaml"
+    child = _spawn(sim, tmp_path, "record", str(script), "--var", "box=124@default", NO_COLOR="1")
+    child.sendline("Ping")
+    child.expect(r"Ping: +Pong")
+    child.sendline("Action: MailboxCount")
+    child.sendline("Mailbox: ${box}")
+    child.sendline("")
+    child.expect(r"NewMessages: +2")
+    child.sendline('Command "core show version"')
+    child.expect(r"Output: +Asterisk")
+    child.sendline("UserEvent Recorded Note=hi")
+    child.expect_exact("Event Sent")
+    child.sendline(f"DBPut Family=t Key=k Val={SECRET}")  # the secret typed by hand: recorded as ${secret}
+    child.expect_exact("Updated database successfully")
+    child.sendline("NoSuchAction")
+    child.expect_exact("Invalid/unknown command")
+    assert _finish(child) == 0
+    text = script.read_text()
+    assert SECRET not in text
+    assert '"${env:AMI_TEST_SECRET}"' in text and 'Val: "${secret}"' in text and 'Mailbox: "${box}"' in text
+    assert "# observed: Timestamp:" in text
+    check = _amiscript("check", str(script), tmp_path=tmp_path)
+    assert (check.returncode, check.stdout.splitlines()[-1]) == (0, "1 script checked: 0 errors, 0 warnings")
+    replay = _amiscript("run", str(script), "-v", tmp_path=tmp_path)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "Action: Logoff" in replay.stderr
+    assert SECRET not in replay.stdout + replay.stderr
+    history = (tmp_path / "history").read_text()
+    assert "Ping" in history and "NoSuchAction" in history and SECRET not in history
+
+
+def test_record_against_the_built_in_simulator_replays_with_simulate(tmp_path: Path) -> None:
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "amiscript", "record", "sim.yaml", "--simulate", "--secret-env", "AMI_TEST_SECRET"],
+        env=_env(tmp_path),
+        encoding="utf-8",
+        timeout=TIMEOUT,
+        cwd=str(tmp_path),
+    )
+    child.expect_exact("ami> ")
+    child.sendline("VoicemailUsersList")
+    child.expect_exact("Voicemail user list will follow")
+    assert _finish(child) == 0
+    assert "--simulate" in (tmp_path / "sim.yaml").read_text().splitlines()[1]
+    assert _amiscript("run", "sim.yaml", "--simulate", tmp_path=tmp_path).returncode == 0
+
+
+def test_record_inside_the_console_starts_from_there(sim: tuple[str, int], tmp_path: Path) -> None:
+    child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    child.sendline("UserEvent NotRecorded")
+    child.expect_exact("Event Sent")
+    child.sendline("/record later.yaml")
+    child.expect_exact("# recording to later.yaml")
+    child.sendline("Ping")
+    child.expect(r"Ping: +Pong")
+    child.sendline("/record other.yaml")
+    child.expect_exact("already recording to later.yaml")
+    assert _finish(child) == 0
+    text = (tmp_path / "later.yaml").read_text()
+    assert "NotRecorded" not in text and "Action: Ping" in text
+    assert _amiscript("run", "later.yaml", tmp_path=tmp_path).returncode == 0
+
+
+def test_record_refuses_to_overwrite_a_file(tmp_path: Path) -> None:
+    (tmp_path / "there.yaml").write_text("keep me\n")
+    result = _amiscript("record", "there.yaml", "--username", "admin", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("amiscript: error: record: there.yaml exists")
+    assert (tmp_path / "there.yaml").read_text() == "keep me\n"
