@@ -255,6 +255,11 @@ def test_nagios_output_and_its_verbose_log_show_no_secret(tmp_path: Path, pbx: s
     run = amiscript("run", str(check), "--target", pbx, "--format", "nagios", "-v", env=dict(given.env), cwd=tmp_path)
     assert (run.code, run.stdout) == (0, "SECRET-ECHO OK: the PBX echoed ****\n")
     assert_no_leak(run.text)
+    # a metric whose value the PBX echoed back: not a number, and not shown either
+    echoed = write(tmp_path / "metric.yaml", check.read_text() + "metrics:\n  echoed: {}\n")
+    run = amiscript("run", str(echoed), "--target", pbx, "--format", "nagios", env=dict(given.env), cwd=tmp_path)
+    assert (run.code, run.stdout) == (3, "SECRET-ECHO UNKNOWN: metric 'echoed' has no numeric value ('****')\n")
+    assert_no_leak(run.text)
     failing = script(tmp_path, given.declared, more='  - fail: "gave up on ${secret}"\n', name="failing")
     run = amiscript("run", str(failing), "--target", pbx, "--format", "nagios", "-v", env=dict(given.env), cwd=tmp_path)
     assert run.code == 2
