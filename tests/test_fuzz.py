@@ -17,10 +17,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from amiscript.engine import Interpreter
-from amiscript.errors import ScriptError
+from amiscript.engine.variables import refuse_line_breaks
+from amiscript.errors import Location, ScriptError
 from amiscript.protocol import Packet, PacketReader, Signal, UnsafeHeader, encode_packet
 from amiscript.protocol.codec import Event
 from amiscript.script import load_script_text
+from amiscript.script.template import parse_template
 from amiscript.transports.memory import MemoryTransport
 
 from .helpers import AMISCRIPT, FakeClock, Recorder, ami_peer
@@ -215,6 +217,26 @@ EXPECTED = [
 ]
 breaking = st.lists(st.sampled_from(["\r", "\n", "\r\n", "\0", ": ", "Action: Command", "x"]) | st.text(max_size=4),
                     max_size=8).map("".join)  # fmt: skip
+
+
+template_text = st.lists(
+    st.sampled_from(["${v}", "${env:E}", "${ v }", "$${v}", "${", "}", "$", "\r\n", "${v.k}", "${nope}", "${file:}"])
+    | st.text(max_size=4),
+    max_size=10,
+).map("".join)
+
+
+@given(text=template_text, value=breaking, env_value=breaking)
+def test_a_template_adds_no_line_break_of_a_value_or_refuses(text: str, value: str, env_value: str) -> None:
+    where = Location("t.yaml", 1, 1)
+    try:
+        template = parse_template(text, where)
+        rendered = template.render({"v": value}, escape=refuse_line_breaks(where, "a header"), environ={"E": env_value})
+    except ScriptError:
+        return
+    literal = "".join(part for part in template.parts if isinstance(part, str))
+    for char in "\r\n\0":
+        assert rendered.count(char) == literal.count(char)
 
 
 @given(value=breaking, env_value=breaking, peer_value=st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")))
