@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
+from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 import regex
@@ -48,10 +49,12 @@ def encodings(secret: str) -> set[str]:
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
         repr(secret)[1:-1],
+        repr(secret + "'\"")[1:-4],  # as repr shows it inside a text that holds both quotes
         regex.escape(secret),
         re.escape(secret),
         html.escape(secret),
         html.escape(secret, quote=False),
+        xml_escape(secret, {'"': "&quot;"}),  # an XML attribute, as ElementTree writes it
         base64.b64encode(raw).decode(),
         hashlib.md5(raw).hexdigest(),
         raw.hex(),
