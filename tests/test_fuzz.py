@@ -118,14 +118,14 @@ YAML_PIECES = [
     "(?P<x>", ".*", "steps:\n", "vars:\n", "connect: {}\n", "  - send: ", "  - expect: ", "  - action: ",
 ]  # fmt: skip
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | st.sampled_from(VOCABULARY)
-structures = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.sampled_from(VOCABULARY) | st.text(max_size=6), inner, max_size=5)
-    ),
-    max_leaves=30,
-)
+
+
+def _containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    keys = st.sampled_from(VOCABULARY) | st.text(max_size=6)
+    return st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5)
+
+
+structures = st.recursive(scalars, _containers, max_leaves=30)
 # Shaped like a script, so that many get past the first checks and reach the deeper ones.
 steps = st.lists(st.dictionaries(st.sampled_from(VOCABULARY), structures, min_size=1, max_size=3), max_size=5)
 scripts = st.fixed_dictionaries(
