@@ -558,7 +558,8 @@ def _run_nagios(
             try:
                 value = float(str(raw))
             except ValueError:
-                status, text = nagios.UNKNOWN, f"metric {metric.name!r} has no numeric value ({raw!r})"
+                shown = interpreter.mask(str(raw))  # a value captured from the peer may hold the secret
+                status, text = nagios.UNKNOWN, f"metric {metric.name!r} has no numeric value ({shown!r})"
                 break
             perf.append(nagios.perfdata(metric.label, str(raw), metric.uom, metric.warning, metric.critical))
             status = max(status, nagios.metric_status(value, metric.warning, metric.critical))

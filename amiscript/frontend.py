@@ -60,6 +60,13 @@ def parse_target(url: str, *, scheme_only: bool = False) -> TargetOverride:
     """tcp://HOST:PORT, tls://HOST[:PORT] or telnet://HOST:PORT; with --simulate the scheme alone will do."""
     expected = f"--target {url!r}: expected tcp://HOST:PORT, tls://HOST[:PORT] or telnet://HOST:PORT"
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        # a password here would be ignored, then shown in every label and report: refuse, masked
+        shown = parts._replace(netloc="****@" + parts.netloc.rpartition("@")[2]).geturl()
+        raise UsageError(
+            f"--target {shown!r}: a user or password in the URL is not used; give them as variables "
+            "(--var username=NAME, the secret from ${env:NAME} or ${file:PATH})"
+        )
     if parts.scheme not in TARGET_SCHEMES:
         raise UsageError(expected)
     if scheme_only:

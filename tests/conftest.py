@@ -1,1 +1,13 @@
+import os
+
+from hypothesis import HealthCheck, settings
+
 pytest_plugins = ["pytester"]
+
+# Fuzzing budget (tests/test_fuzz.py). "ci" keeps the suite quick on a small machine and writes no
+# example database; "long" is for a fuzz session by hand: HYPOTHESIS_PROFILE=long pytest tests/test_fuzz.py
+_QUICK = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", max_examples=120, database=None, derandomize=False, **_QUICK)
+settings.register_profile("dev", max_examples=100, **_QUICK)
+settings.register_profile("long", max_examples=20_000, **_QUICK)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))

@@ -99,6 +99,7 @@ def test_send_newline_mode_defaults_to_crlf_and_can_be_changed() -> None:
         ("steps:\n  - expect:\n      - re: a\n        text: b\n", "t.yaml:3:9", "exactly one of"),
         ("steps:\n  - sleep: -2\n", "t.yaml:2:12", "must not be negative"),
         ("a: &x [1]\nsteps: *x\n", "t.yaml:1:1", "unknown key 'a'"),
+        ('steps:\n  - send: "\\ud800"\n', "t.yaml:2:11", "half of a UTF-16 pair"),  # found by test_fuzz
     ],
 )
 def test_each_script_error_names_file_line_column_and_what_is_wrong(text: str, where: str, words: str) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Protocol
+
+import regex
 
 MASK = "****"
 
@@ -28,7 +31,12 @@ class Output(Protocol):
 
 
 class Masker:
-    """Replaces every secret value by ``****``, longest first so overlaps cannot leak a part."""
+    """Replaces every secret value by ``****``, longest first so overlaps cannot leak a part.
+
+    A secret is also masked in the escaped forms messages quote values in (``repr``, JSON, a
+    regex built from it, ``one_line``): text is masked once it is complete, and by then a value
+    quoted inside it no longer looks like the secret.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: list[str] = []
@@ -36,9 +44,12 @@ class Masker:
             self.add(secret)
 
     def add(self, secret: str) -> None:
-        if secret and secret not in self._secrets:
-            self._secrets.append(secret)
-            self._secrets.sort(key=len, reverse=True)
+        if not secret:
+            return
+        for form in _quoted_forms(secret):
+            if form not in self._secrets:
+                self._secrets.append(form)
+        self._secrets.sort(key=len, reverse=True)
 
     @property
     def longest(self) -> int:
@@ -49,6 +60,20 @@ class Masker:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
+
+
+def _quoted_forms(secret: str) -> dict[str, None]:
+    """The secret, and as repr (either quote style), JSON, a regex and one_line show it inside quotes."""
+    forms = (
+        secret,
+        repr(secret)[1:-1],
+        repr(secret + "'\"")[1:-4],  # repr of a text holding both quotes escapes ' as \'
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        regex.escape(secret),
+        one_line(secret, len(secret))[1:-1],
+    )
+    return dict.fromkeys(forms)
 
 
 def one_line(text: str, limit: int = 200) -> str:

@@ -93,7 +93,10 @@ def encode_packet(headers: Iterable[tuple[str, str]], *, allow_cr: bool = False)
             raise UnsafeHeader(f"header {name!r} has a line break in its value")
         parts.append(f"{name}: {value}\r\n")
     parts.append("\r\n")
-    return "".join(parts).encode("utf-8", "surrogateescape")
+    try:
+        return "".join(parts).encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:  # a lone surrogate that stands for no byte
+        raise UnsafeHeader(f"header text {exc.object[exc.start : exc.end]!r} cannot be encoded as UTF-8") from None
 
 
 def encode_banner(text: str) -> bytes:

@@ -9,6 +9,7 @@ error naming both places, and aliases count toward a node budget so an alias bom
 
 from __future__ import annotations
 
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from amiscript.errors import Location, ScriptError
 MAX_FILE_BYTES = 1 << 20
 MAX_NODES = 100_000
 MAX_DEPTH = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")  # only a "\uD800" escape makes one; no byte can be sent for it
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:map",
@@ -155,6 +157,12 @@ def _build(node: yaml.Node, name: str, budget: _Budget, depth: int) -> YNode:
             hint="scripts are plain data; remove the tag",
         )
     if isinstance(node, yaml.ScalarNode):
+        if _SURROGATE.search(node.value):
+            raise ScriptError(
+                "a \\uD800-\\uDFFF escape is half of a UTF-16 pair, not a character",
+                where,
+                hint="write the character itself, or its \\U0001XXXX escape",
+            )
         scalar = YStr(node.value)
         scalar.location = where
         scalar.quoted = node.style in ("'", '"', "|", ">")
