@@ -271,7 +271,8 @@ def _report_error(exc: AmiscriptError, err: TextIO) -> int:
 
 
 def main_entry() -> None:
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, _stop_on_signal)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     try:
         code = main()
         sys.stdout.flush()
@@ -285,8 +286,12 @@ def main_entry() -> None:
     sys.exit(code)
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated
+def _stop_on_signal(signum: int, frame: object) -> None:
+    """The first Ctrl-C or SIGTERM unwinds the run: Logoff if logged in, close, reap children.
+    More of them meanwhile are ignored, so that short, bounded cleanup is not cut in half."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
 
 
 # -- run ------------------------------------------------------------------------------------

@@ -48,9 +48,24 @@ class _StepFailed(Exception):
         self.answer = answer
 
 
+LOGOFF_SECONDS = 1.0  # how long an interrupted run waits for the server to take its Logoff
+
+
 class AmiSteps(_Base):
     _ids = itertools.count(1)
     _id_prefix = f"amiscript-{os.getpid()}-{secrets.token_hex(2)}"
+    _logged_in = False  # a `login` step succeeded and no Logoff was sent since
+
+    def log_off(self) -> None:
+        """On the way out of an interrupted run (Ctrl-C, SIGTERM, a cancelled parallel run):
+        a logged-in session sends Logoff, so the server ends it at once rather than seeing a
+        dropped connection. Best effort, bounded by LOGOFF_SECONDS; never before a login."""
+        if not self._logged_in:
+            return
+        data = encode_packet([("Action", "Logoff"), ("ActionID", f"{self._id_prefix}-{next(self._ids)}")])
+        if self.session.farewell(data, data.decode(), LOGOFF_SECONDS):
+            self._note("interrupted: logged off")
+        self._logged_in = False
 
     # -- login -----------------------------------------------------------------------------
 
@@ -85,6 +100,7 @@ class AmiSteps(_Base):
                 return
             self._set_results(answer)
             self._require_success(answer)
+            self._logged_in = True
         except _StepFailed as failure:
             self._step_failed(what, failure, step.on_error, step.location)
 
@@ -143,6 +159,8 @@ class AmiSteps(_Base):
             data = encode_packet(headers)
         except UnsafeHeader as exc:
             raise ScriptError(str(exc), where) from None
+        if any(name.lower() == "action" and value.strip().lower() == "logoff" for name, value in headers):
+            self._logged_in = False  # the script says goodbye itself
         inbox = self.session.packets()
         transport = self._open_for_wait()
         if transport is not None and not self._transmit(data, data.decode("utf-8", "replace"), where):

@@ -149,6 +149,10 @@ class Interpreter(AmiSteps):
             if not isinstance(exc, ScriptError):  # a failed run: show the step it failed in
                 exc.details = [self.mask(line) for line in [*excerpt(exc.location), *exc.details]]
             raise
+        except BaseException as stop:
+            if isinstance(stop, Cancelled) or not isinstance(stop, Exception):  # Ctrl-C, SIGTERM, cancel
+                self.log_off()
+            raise
         finally:
             self.close()
 
