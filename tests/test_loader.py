@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -142,3 +146,71 @@ def test_alias_bomb_is_refused_quickly() -> None:
 def test_python_tags_never_construct_objects() -> None:
     error = error_of("steps:\n  - print: !!python/name:os.system ''\n")
     assert "python" in error.message and "not allowed" in error.message
+
+
+# -- hostile files: refused fast, in bounded memory, with a clear error ------------------------
+
+LOAD_WITHIN = 2.0  # seconds; each is measured at well under 0.3 s
+PEAK_LIMIT_KIB = 64 << 10  # measured ~30 MiB for all of them in one process; 200k nodes took ~190 MiB
+
+
+def _laughs() -> str:
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    return "\n".join(lines) + "\nsteps: []\n"
+
+
+HOSTILE = {
+    "billion-laughs.yaml": (_laughs(), "more than 20000 YAML nodes (an alias bomb?)", "--vars-file"),
+    "wide.yaml": ("steps: [" + ", ".join(["x"] * 200_000) + "]\n", "more than 20000 YAML nodes", "--vars-file"),
+    "deep-flow.yaml": ("steps: " + "[" * 400_000 + "]" * 400_000 + "\n", "nested deeper than 64", "include"),
+    "deep-block.yaml": ("steps:\n" + "".join("  " * i + "-\n" for i in range(1, 100)), "nested deeper", "include"),
+    "huge.yaml": ("steps:\n" + "  - print: hello\n" * 140_000, "file is larger than 1024 KiB", "right file"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_yaml_is_refused_fast_with_a_clear_error(tmp_path: Path, name: str) -> None:
+    text, message, hint = HOSTILE[name]
+    path = tmp_path / name
+    path.write_text(text)
+    started = time.monotonic()
+    with pytest.raises(ScriptError) as raised:
+        load_script(path)
+    assert time.monotonic() - started < LOAD_WITHIN
+    assert str(raised.value.location).startswith(str(path)) and message in raised.value.message
+    assert hint in raised.value.hint
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_fifo_or_device_is_refused_without_reading_it(tmp_path: Path, special: str) -> None:
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "pipe.yaml"
+        os.mkfifo(path)  # reading would block forever: nobody writes
+    started = time.monotonic()
+    with pytest.raises(ScriptError, match="not a regular file, not a script file"):
+        load_script(path)
+    assert time.monotonic() - started < LOAD_WITHIN
+
+
+def test_hostile_yaml_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    for name, (text, _, _) in HOSTILE.items():
+        (tmp_path / name).write_text(text)
+    program = (
+        "import resource, sys\n"
+        "from amiscript.errors import ScriptError\n"
+        "from amiscript.script import load_script\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        load_script(path)\n"
+        "    except ScriptError as error:\n"
+        "        print(error.message)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    paths = [str(tmp_path / name) for name in HOSTILE]
+    result = subprocess.run([sys.executable, "-c", program, *paths], capture_output=True, text=True, timeout=60)
+    *messages, peak = result.stdout.splitlines()
+    assert len(messages) == len(HOSTILE), result.stderr
+    assert all(HOSTILE[name][1] in message for name, message in zip(HOSTILE, messages, strict=True))
+    assert int(peak) < PEAK_LIMIT_KIB, f"peak RSS {peak} KiB"
