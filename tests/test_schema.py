@@ -27,7 +27,7 @@ STRUCTURAL = [
     "var-required-not-bool", "foreach-without-as", "repeat-without-until-or-limit", "empty-expect",
     "wait-event-empty", "var-bad-name", "unknown-transport", "login-bad-auth", "exit-too-big",
     "sleep-negative", "timeout-negative", "timeout-zero", "spawn-without-command", "command-without-spawn",
-    "wait-event-count-zero",
+    "wait-event-count-zero", "include-paths-not-list",
 ]  # fmt: skip
 VALIDATOR = jsonschema.Draft7Validator(schema())
 
