@@ -64,7 +64,7 @@ class AmiSteps(_Base):
             return
         data = encode_packet([("Action", "Logoff"), ("ActionID", f"{self._id_prefix}-{next(self._ids)}")])
         if self.session.farewell(data, data.decode(), LOGOFF_SECONDS):
-            self._note("interrupted: logged off")
+            self._note("logged off before stopping")
         self._logged_in = False
 
     # -- login -----------------------------------------------------------------------------
