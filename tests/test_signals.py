@@ -31,10 +31,11 @@ INTERRUPTED = [(signal.SIGINT, 130, "amiscript: interrupted"), (signal.SIGTERM, 
 
 @dataclass
 class AmiPeer:
-    """Answers a Login with Success, a Logoff with Goodbye (then closes, as Asterisk does), and
-    keeps everything each connection sent until it ended."""
+    """Answers a Login and a Ping with Success, a Logoff with Goodbye (then closes, as Asterisk
+    does), and keeps everything each connection sent until it ended. A Ping comes after the
+    login in the scripts here: once it arrives, the client has taken the login's answer."""
 
-    logged_in: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    past_login: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     banners: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     received: list[bytes] = field(default_factory=list)
     close_on_logoff: bool = True
@@ -54,7 +55,9 @@ class AmiPeer:
                     echo = b"ActionID: " + action_id.group(1) + b"\r\n" if action_id else b""
                     if packet.startswith(b"Action: Login"):
                         conn.sendall(b"Response: Success\r\n" + echo + b"Message: Authentication accepted\r\n\r\n")
-                        self.logged_in.release()
+                    elif packet.startswith(b"Action: Ping"):
+                        conn.sendall(b"Response: Success\r\n" + echo + b"Ping: Pong\r\n\r\n")
+                        self.past_login.release()
                     elif packet.startswith(b"Action: Logoff"):
                         conn.sendall(b"Response: Goodbye\r\n" + echo + b"Message: Thanks for all the fish.\r\n\r\n")
                         if self.close_on_logoff:
@@ -80,7 +83,7 @@ def running(*argv: str) -> Iterator[subprocess.Popen[str]]:
 
 def interrupt(process: subprocess.Popen[str], signum: int) -> tuple[int, str]:
     """Signal the run; its exit status and stderr, checked to come within ENDED_WITHIN."""
-    time.sleep(0.3)  # well inside the wait, past the login's bookkeeping
+    time.sleep(0.2)  # into the wait that follows
     process.send_signal(signum)
     started = time.monotonic()
     _, stderr = process.communicate(timeout=30)
@@ -95,7 +98,8 @@ def script(tmp_path: Path, steps: str) -> str:
 
 
 LOGIN_THEN_WAIT = (
-    "  - login: {username: admin, secret: s3cret-never-shown}\n  - wait_event: {Event: Never}\n    timeout: 60\n"
+    "  - login: {username: admin, secret: s3cret-never-shown}\n  - action: {Action: Ping}\n"
+    "  - wait_event: {Event: Never}\n    timeout: 60\n"
 )
 
 
@@ -108,7 +112,7 @@ def test_a_logged_in_run_sends_logoff_when_interrupted_and_says_one_line(
         tcp_peer(peer) as (host, port),
         running("run", script(tmp_path, LOGIN_THEN_WAIT), "--target", f"tcp://{host}:{port}") as process,
     ):
-        peer.wait(peer.logged_in)
+        peer.wait(peer.past_login)
         status, stderr = interrupt(process, signum)
     assert (status, stderr.splitlines()) == (code, [line])
     assert len(peer.received) == 1 and b"\r\n\r\nAction: Logoff\r\nActionID: " in peer.received[0]
@@ -131,12 +135,14 @@ def test_before_login_an_interrupted_run_sends_no_logoff(tmp_path: Path, signum:
 
 def test_after_the_script_logged_off_itself_no_second_logoff_is_sent(tmp_path: Path) -> None:
     peer = AmiPeer(close_on_logoff=False)
-    steps = LOGIN_THEN_WAIT.replace("  - wait_event", "  - action: {Action: Logoff}\n    on_error: []\n  - wait_event")
+    steps = LOGIN_THEN_WAIT.replace(
+        "  - action: {Action: Ping}", "  - action: {Action: Logoff}\n  - action: {Action: Ping}"
+    )
     with (
         tcp_peer(peer) as (host, port),
         running("run", script(tmp_path, steps), "--target", f"tcp://{host}:{port}") as process,
     ):
-        peer.wait(peer.logged_in)
+        peer.wait(peer.past_login)
         status, stderr = interrupt(process, signal.SIGINT)
     assert (status, stderr.splitlines()) == (130, ["amiscript: interrupted"])
     assert peer.received[0].count(b"Action: Logoff") == 1
@@ -148,7 +154,7 @@ def test_every_logged_in_job_of_a_parallel_run_logs_off_on_ctrl_c(tmp_path: Path
     with tcp_peer(peer) as (host, port):
         url = f"tcp://{host}:{port}"
         with running("run", path, "--target", url, "--target", url, "--target", url, "--jobs", "3") as process:
-            peer.wait(peer.logged_in, 3)
+            peer.wait(peer.past_login, 3)
             status, stderr = interrupt(process, signal.SIGINT)
     assert (status, stderr.splitlines()) == (130, ["amiscript: interrupted"])
     assert len(peer.received) == 3
@@ -164,7 +170,7 @@ def test_through_telnet_an_interrupted_run_logs_off_and_leaves_no_telnet_behind(
     with tcp_peer(peer) as (host, port):
         marker = f"--\0{host}\0{port}\0"  # telnet's own command line: telnet -E -- HOST PORT
         with running("run", script(tmp_path, LOGIN_THEN_WAIT), "--target", f"telnet://{host}:{port}") as process:
-            peer.wait(peer.logged_in)
+            peer.wait(peer.past_login)
             telnets = processes_with(marker)
             assert len(telnets) == 1
             status, stderr = interrupt(process, signum)
