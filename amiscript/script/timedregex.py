@@ -37,10 +37,11 @@ class Budget:
 
     deadline: float
     clock: Callable[[], float] = time.monotonic
+    seconds: float = 0.0  # the whole allowance (the step's timeout), for the message
 
     @classmethod
     def of(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Budget:
-        return cls(clock() + seconds, clock)
+        return cls(clock() + seconds, clock, seconds)
 
     def left(self) -> float:
         return max(self.deadline - self.clock(), MIN_SECONDS)
@@ -67,7 +68,7 @@ def search(
         finished = _search_beside(pattern, text, pos, partial, budget.left())
         if finished is not None:
             return finished[0]
-    raise _timed_out(pattern.pattern, seconds, len(text) - pos, where)
+    raise _timed_out(pattern.pattern, budget.seconds, len(text) - pos, where)
 
 
 def _search_beside(
@@ -91,7 +92,7 @@ def _search_beside(
 def _timed_out(source: str, seconds: float, size: int, where: Location | None) -> RegexTimeout:
     shown = source if len(source) <= 80 else source[:77] + "..."
     return RegexTimeout(
-        f"regex /{shown}/ gave up after {seconds:.2g} s (the time its step had left) on {size} characters: "
+        f"regex /{shown}/ did not finish by its step's deadline ({seconds:g} s) on {size} characters: "
         "it backtracks catastrophically on this text",
         where,
         hint="a repeated group whose alternatives overlap, such as (a|aa)+ or (x+x+)+, tries every way to split "
