@@ -127,3 +127,22 @@ def test_a_hostile_peer_cannot_hang_a_run_through_a_catastrophic_expect(tmp_path
         f"amiscript: error: {script}:3:13: regex /{CATASTROPHIC}/ did not finish by its step's deadline (1 s)"
     )
     assert "Traceback" not in first + rest
+
+
+def test_check_warns_of_a_regex_that_backtracks_catastrophically_wherever_it_is_written(tmp_path: Path) -> None:
+    script = tmp_path / "warn.yaml"
+    script.write_text(
+        "vars: {line: x}\nsteps:\n"
+        f"  - expect: '{CATASTROPHIC}'\n"
+        "  - expect:\n      - re: '(x|x)+y'\n"
+        f"  - action: {{Action: Ping}}\n    expect: {{Line: {{re: '{CATASTROPHIC}'}}}}\n"
+        f"  - wait_event: {{Event: X, Line: {{re: '(x|x)+y'}}}}\n"
+        f"  - assert: line =~ '{CATASTROPHIC}'\n"
+        "  - expect: '(\\d+\\.)+\\d+ and (a+)+$'\n"  # nested, but the regex package does not blow up on these
+    )
+    result = subprocess.run([*AMISCRIPT, "check", str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    warned = [line.split(": warning: ")[0] for line in result.stdout.splitlines() if ": warning: regex /" in line]
+    assert warned == [f"{script}:{where}" for where in ("3:13", "5:13", "7:14", "8:28", "9:13")], result.stdout
+    assert f"regex /{CATASTROPHIC}/ backtracks catastrophically on text like 'aaaaaaaa…'" in result.stdout
+    assert "write it so each character can be matched only one way" in result.stdout

@@ -26,6 +26,10 @@ import regex
 
 from amiscript.errors import Location, RegexTimeout
 
+BACKTRACKING_HINT = (
+    "a repeated group whose alternatives overlap, such as (a|aa)+ or (x+x+)+, tries every way to split "
+    "the text; write it so each character can be matched only one way, e.g. a+"
+)
 MIN_SECONDS = 0.05  # even at its deadline, a sane regex gets this long to settle a match
 INLINE_CPU_SECONDS = 0.05  # what a search may take inline; nearly all need a tiny fraction of it
 LEFT_BEHIND_CPU_FACTOR = 4  # a search left behind at the deadline stops after this many times its budget
@@ -95,6 +99,27 @@ def _timed_out(source: str, seconds: float, size: int, where: Location | None) -
         f"regex /{shown}/ did not finish by its step's deadline ({seconds:g} s) on {size} characters: "
         "it backtracks catastrophically on this text",
         where,
-        hint="a repeated group whose alternatives overlap, such as (a|aa)+ or (x+x+)+, tries every way to split "
-        "the text; write it so each character can be matched only one way, e.g. a+",
+        hint=BACKTRACKING_HINT,
     )
+
+
+PROBE_CHARACTERS = "ax0 .:-_/"
+PROBE_LENGTH = 48  # enough for 2**48 ways to split a run: no regex gets through that by luck
+PROBE_CPU_SECONDS = 0.02
+
+
+def hostile_text(pattern: regex.Pattern[str]) -> str | None:
+    """A short text ``pattern`` backtracks catastrophically on, if a simple one exists: a run of
+    one character (one from the pattern, or a common one), then a NUL it cannot match.
+
+    For `amiscript check`: a real search, not a guess from the pattern's shape, so a warning
+    means the regex truly blows up (``(a|aa)+$``), and safe nesting like ``(\\d+\\.)+`` passes.
+    """
+    literal = (char for char in pattern.pattern if char.isalnum() or char in " :-_/,;=@")
+    for char in dict.fromkeys([*literal, *PROBE_CHARACTERS]):
+        text = char * PROBE_LENGTH + "\0"
+        try:
+            pattern.search(text, timeout=PROBE_CPU_SECONDS)
+        except TimeoutError:
+            return text
+    return None
