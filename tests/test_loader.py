@@ -168,6 +168,7 @@ HOSTILE = {
     "deep-flow.yaml": ("steps: " + "[" * 400_000 + "]" * 400_000 + "\n", "nested deeper than 64", "include"),
     "deep-block.yaml": ("steps:\n" + "".join("  " * i + "-\n" for i in range(1, 100)), "nested deeper", "include"),
     "huge.yaml": ("steps:\n" + "  - print: hello\n" * 140_000, "file is larger than 1024 KiB", "right file"),
+    "binary.yaml": ("steps: []\n" + "\0\x01\x02" * 300_000, "binary file (contains NUL bytes)", "right file"),
 }
 
 
