@@ -7,8 +7,10 @@ overlap, against a long line that almost matches.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -42,6 +44,24 @@ def test_a_catastrophic_pattern_in_the_matcher_stops_at_its_budget_naming_where_
     assert raised.value.location == where
     assert f"regex /{CATASTROPHIC}/ did not finish by its step's deadline (0.3 s)" in raised.value.message
     assert "(a|aa)+" in raised.value.hint and raised.value.exit_code == 1
+
+
+def test_the_deadline_holds_by_the_clock_while_other_processes_take_the_cpu() -> None:
+    """The regex package's own timeout counts this process's CPU time, which runs slow when the
+    CPUs are shared: the bound must still hold by the clock."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        time.sleep(0.2)  # let them take the CPUs
+        buffer = StreamBuffer()
+        buffer.feed(HOSTILE.encode())
+        started = time.monotonic()
+        with pytest.raises(RegexTimeout):
+            Searcher([regex.compile(CATASTROPHIC)]).search(buffer, budget=Budget.of(0.5))
+        assert time.monotonic() - started < 0.5 + SLACK
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
 
 
 def test_a_sane_pattern_still_matches_at_the_deadline_with_no_time_left() -> None:
