@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print what each step would send and wait for, variables resolved and secrets masked, "
         "without connecting; exit 0 if the script and its variables are valid, else 2",
     )
+    _add_include_path(run)
     run.add_argument(
         "-v",
         "--verbose",
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit 2 if any error, else 0.",
     )
     check.add_argument("scripts", nargs="+", metavar="SCRIPT")
+    _add_include_path(check)
     check.add_argument(
         "--format", choices=("text", "json"), default="text", help="text (default) or json for editors and CI"
     )
@@ -294,6 +296,17 @@ def _add_console_commands(commands: argparse._SubParsersAction) -> None:  # type
         )
 
 
+def _add_include_path(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--include-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also allow `include` to read from DIR (repeatable); by default only from the script's own "
+        "folder and the folders its `include_paths:` lists",
+    )
+
+
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
@@ -303,10 +316,14 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
             args = parser.parse_args(argv)
         except SystemExit as exit_:  # --help and --version
             return int(exit_.code or 0)
+        if args.command in ("run", "check"):
+            for folder in args.include_path:
+                if not Path(folder).is_dir():
+                    raise UsageError(f"--include-path {folder}: not a folder")
         if args.command == "run":
             return _run(args, out, err)
         if args.command == "check":
-            return _check(args.scripts, args.format, out)
+            return _check(args.scripts, args.format, out, args.include_path)
         if args.command == "simulate":
             return _simulate(args, out)
         if args.command == "schema":
@@ -343,7 +360,8 @@ def _report_error(exc: AmiscriptError, err: TextIO) -> int:
 
 
 def main_entry() -> None:
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, _stop_on_signal)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     try:
         code = main()
         sys.stdout.flush()
@@ -357,8 +375,12 @@ def main_entry() -> None:
     sys.exit(code)
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated
+def _stop_on_signal(signum: int, frame: object) -> None:
+    """The first Ctrl-C or SIGTERM unwinds the run: Logoff if logged in, close, reap children.
+    More of them meanwhile are ignored, so that short, bounded cleanup is not cut in half."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
 
 
 # -- run ------------------------------------------------------------------------------------
@@ -397,7 +419,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             entry.stdout, entry.stderr = tee_out.text(), tee_err.text()
         _write_reports(args, [entry], started)
         return code
-    _check_declared_somewhere(paths, variables)
+    _check_declared_somewhere(paths, variables, args.include_path)
     entries: dict[int, RunEntry] = {}
     with _maybe_simulator(args.simulate) as address:
 
@@ -481,7 +503,7 @@ def _execute(
     interpreter: Interpreter | None = None
     error: AmiscriptError | None = None
     try:
-        script = load_script(path)
+        script = load_script(path, include_paths=args.include_path)
         override = _override(script, target, address)
         given = _given(script, target, variables, strict=strict)
         report = HumanReport(out, err, verbose=args.verbose)
@@ -536,7 +558,7 @@ def _run_nagios(
     captured = io.StringIO()
     interpreter: Interpreter | None = None
     try:
-        script = load_script(path)
+        script = load_script(path, include_paths=args.include_path)
         service = (script.name or Path(path).stem).upper()
         override = _override(script, target, address)
         given = _given(script, target, variables, strict=True)
@@ -578,7 +600,7 @@ def _dry_run(
     from amiscript.engine.dryrun import DryRun
 
     try:
-        script = load_script(path)
+        script = load_script(path, include_paths=args.include_path)
         given = _given(script, target, variables, strict=True)
         shown = "the built-in simulator" if args.simulate else (target.label if target else None)
         report = HumanReport(out, err or out)
@@ -631,12 +653,12 @@ def _declared(script: Script, values: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in values.items() if script.var(name) is not None}
 
 
-def _check_declared_somewhere(paths: Sequence[str], variables: dict[str, str]) -> None:
+def _check_declared_somewhere(paths: Sequence[str], variables: dict[str, str], include_paths: Sequence[str]) -> None:
     """With several scripts, a --var no script declares is still a typo worth stopping for."""
     declared: set[str] = set()
     for path in paths:
         try:
-            declared |= {spec.name for spec in load_script(path).vars}
+            declared |= {spec.name for spec in load_script(path, include_paths=include_paths).vars}
         except AmiscriptError:
             continue  # that script's own run reports it
     for name in variables:
@@ -724,14 +746,14 @@ def _maybe_simulator(enabled: bool) -> Iterator[tuple[str, int] | None]:
 # -- check ----------------------------------------------------------------------------------
 
 
-def _check(paths: Sequence[str], output_format: str, out: TextIO) -> int:
+def _check(paths: Sequence[str], output_format: str, out: TextIO, include_paths: Sequence[str] = ()) -> int:
     """Every problem of every file: errors stop a script from running, warnings do not."""
     diagnostics: list[Diagnostic] = []
     clean = 0
     paths = _script_paths(paths)
     for path in paths:
         try:
-            script = load_script(path)
+            script = load_script(path, include_paths=include_paths)
         except ScriptErrors as errors:
             diagnostics += [Diagnostic.of(problem) for problem in errors.problems]
             continue

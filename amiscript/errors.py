@@ -8,6 +8,7 @@ Exit codes are decided here and turned into a process status in exactly one plac
     ├── ScriptError                exit 2   the script or its variables are wrong; has a location
     │   └── ScriptErrors                    several of them at once (every problem of a file)
     ├── RunFailed                  exit 1   a step failed: `fail`, unhandled timeout or end of file
+    │   └── RegexTimeout                    a script's regex ran out of the step's time (backtracking)
     └── TransportError             exit 3   the connection could not be made or broke
         ├── ConnectFailed                   refused, unreachable, name not found, connect timeout
         └── ConnectionLost                  reset or broken while talking
@@ -100,6 +101,10 @@ class RunFailed(AmiscriptError):
     """The conversation did not go as the script demands (a `fail` step, timeout, end of file)."""
 
     exit_code = 1
+
+
+class RegexTimeout(RunFailed):
+    """A script's regex did not finish in the time its step had left: it backtracks catastrophically."""
 
 
 class TransportError(AmiscriptError):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +13,8 @@ import pytest
 from amiscript.errors import ScriptError
 from amiscript.script import load_script, load_script_text
 from amiscript.script.model import Expect, Newline, PatternKind, Print, Send
+
+from .helpers import AMISCRIPT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -143,3 +149,143 @@ def test_alias_bomb_is_refused_quickly() -> None:
 def test_python_tags_never_construct_objects() -> None:
     error = error_of("steps:\n  - print: !!python/name:os.system ''\n")
     assert "python" in error.message and "not allowed" in error.message
+
+
+# -- hostile files: refused fast, in bounded memory, with a clear error ------------------------
+
+LOAD_WITHIN = 2.0  # seconds; each is measured at well under 0.3 s
+PEAK_LIMIT_KIB = 64 << 10  # measured ~41 MiB each (18 of them Python and amiscript); 200k nodes took ~190 MiB
+
+
+def _laughs() -> str:
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    return "\n".join(lines) + "\nsteps: []\n"
+
+
+HOSTILE = {
+    "billion-laughs.yaml": (_laughs(), "more than 20000 YAML nodes (an alias bomb?)", "--vars-file"),
+    "wide.yaml": ("steps: [" + ", ".join(["x"] * 200_000) + "]\n", "more than 20000 YAML nodes", "--vars-file"),
+    "deep-flow.yaml": ("steps: " + "[" * 400_000 + "]" * 400_000 + "\n", "nested deeper than 64", "include"),
+    "deep-block.yaml": ("steps:\n" + "".join("  " * i + "-\n" for i in range(1, 100)), "nested deeper", "include"),
+    "huge.yaml": ("steps:\n" + "  - print: hello\n" * 140_000, "file is larger than 1024 KiB", "right file"),
+    "binary.yaml": ("steps: []\n" + "\0\x01\x02" * 300_000, "binary file (contains NUL bytes)", "right file"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_yaml_is_refused_fast_with_a_clear_error(tmp_path: Path, name: str) -> None:
+    text, message, hint = HOSTILE[name]
+    path = tmp_path / name
+    path.write_text(text)
+    started = time.monotonic()
+    with pytest.raises(ScriptError) as raised:
+        load_script(path)
+    assert time.monotonic() - started < LOAD_WITHIN
+    assert str(raised.value.location).startswith(str(path)) and message in raised.value.message
+    assert hint in raised.value.hint
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_fifo_or_device_is_refused_without_reading_it(tmp_path: Path, special: str) -> None:
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "pipe.yaml"
+        os.mkfifo(path)  # reading would block forever: nobody writes
+    started = time.monotonic()
+    with pytest.raises(ScriptError, match="not a regular file, not a script file"):
+        load_script(path)
+    assert time.monotonic() - started < LOAD_WITHIN
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_yaml_is_refused_in_bounded_memory(tmp_path: Path, name: str) -> None:
+    text, message, _ = HOSTILE[name]
+    path = tmp_path / name
+    path.write_text(text)
+    program = (
+        "import resource, sys\n"
+        "from amiscript.errors import ScriptError\n"
+        "from amiscript.script import load_script\n"
+        "try:\n"
+        "    load_script(sys.argv[1])\n"
+        "except ScriptError as error:\n"
+        "    print(error.message)\n"
+    )
+    # Measured as the child of a small parent: a child's peak RSS starts from its parent's size
+    # at fork, and pytest's is larger than the bound.
+    measure = (
+        "import resource, subprocess, sys\n"
+        "result = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "print(result.stdout.strip() + result.stderr.strip())\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    argv = [sys.executable, "-c", measure, sys.executable, "-c", program, str(path)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    refused, peak = result.stdout.splitlines()
+    assert message in refused, result.stderr
+    assert int(peak) < PEAK_LIMIT_KIB, f"peak RSS {peak} KiB"
+
+
+# -- where an include may come from --------------------------------------------------------------
+
+INCLUDED = "steps:\n  - print: included\n"
+
+
+def include_tree(tmp_path: Path) -> tuple[Path, Path]:
+    """checks/main.yaml, and common/login.yaml beside checks/ (outside it)."""
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "login.yaml").write_text(INCLUDED)
+    return tmp_path / "checks" / "main.yaml", tmp_path / "common"
+
+
+def outside_error(path: Path, **options: object) -> ScriptError:
+    with pytest.raises(ScriptError) as raised:
+        load_script(path, **options)  # type: ignore[arg-type]
+    assert "is outside the folders includes may come from" in raised.value.message
+    assert "include_paths" in raised.value.hint and "--include-path DIR" in raised.value.hint
+    return raised.value
+
+
+def test_an_include_cannot_climb_out_with_dotdot_unless_include_paths_allows_the_folder(tmp_path: Path) -> None:
+    main, _ = include_tree(tmp_path)
+    main.write_text("steps:\n  - include: ../common/login.yaml\n")
+    assert str(outside_error(main).location) == f"{main}:2:14"
+    main.write_text("include_paths: [../common]\nsteps:\n  - include: ../common/login.yaml\n")
+    assert load_script(main).steps[0].script.steps[0].text.raw == "included"  # type: ignore[attr-defined]
+
+
+def test_include_path_on_the_command_line_allows_a_folder_too(tmp_path: Path) -> None:
+    main, common = include_tree(tmp_path)
+    main.write_text(f"steps:\n  - include: {common / 'login.yaml'}\n")
+    outside_error(main)
+    assert load_script(main, include_paths=[str(common)]).steps
+    refused = subprocess.run([*AMISCRIPT, "check", str(main)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "is outside the folders includes may come from" in refused.stdout
+    allowed = subprocess.run(
+        [*AMISCRIPT, "check", str(main), "--include-path", str(common)], capture_output=True, text=True, timeout=60
+    )
+    assert (allowed.returncode, allowed.stdout) == (0, "1 script checked: 0 errors, 0 warnings\n")
+
+
+def test_a_symlink_inside_the_folder_cannot_lead_an_include_out(tmp_path: Path) -> None:
+    main, common = include_tree(tmp_path)
+    (main.parent / "login.yaml").symlink_to(common / "login.yaml")
+    (main.parent / "shared").symlink_to(common, target_is_directory=True)
+    for written in ("login.yaml", "shared/login.yaml"):
+        main.write_text(f"steps:\n  - include: {written}\n")
+        outside_error(main)
+    main.write_text("include_paths: [../common]\nsteps:\n  - include: shared/login.yaml\n")
+    assert load_script(main).steps
+
+
+def test_an_included_script_includes_within_the_same_folders_and_cannot_widen_them(tmp_path: Path) -> None:
+    main, common = include_tree(tmp_path)
+    (tmp_path / "elsewhere.yaml").write_text(INCLUDED)
+    (common / "login.yaml").write_text("steps:\n  - include: ../elsewhere.yaml\n")
+    main.write_text("include_paths: [../common]\nsteps:\n  - include: ../common/login.yaml\n")
+    assert str(outside_error(main).location) == f"{main.parent / '../common/login.yaml'}:2:14"
+    (common / "login.yaml").write_text("include_paths: [..]\nsteps:\n  - include: ../elsewhere.yaml\n")
+    with pytest.raises(ScriptError, match="`include_paths` counts only in the script that is run"):
+        load_script(main)

@@ -156,9 +156,11 @@ class CountingPattern:
         self.compiled = regex.compile(pattern)
         self.scanned = 0
 
-    def search(self, text: str, pos: int = 0, partial: bool = False) -> regex.Match[str] | None:
+    def search(
+        self, text: str, pos: int = 0, partial: bool = False, timeout: float | None = None
+    ) -> regex.Match[str] | None:
         self.scanned += len(text) - pos
-        return self.compiled.search(text, pos, partial=partial)
+        return self.compiled.search(text, pos, partial=partial, timeout=timeout)
 
 
 def test_matching_cost_grows_with_what_arrives_not_with_buffer_size_times_chunks() -> None:

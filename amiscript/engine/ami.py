@@ -23,6 +23,7 @@ from amiscript.errors import Location, RunFailed, ScriptError
 from amiscript.protocol import CLIENT_MAX_LINE, Packet, UnsafeHeader, encode_packet
 from amiscript.script.model import Action, HeaderMatch, ItemsCheck, Login, PatternKind, Step, WaitEvent
 from amiscript.script.template import Template
+from amiscript.script.timedregex import Budget
 
 if TYPE_CHECKING:
     from amiscript.engine.interpreter import Interpreter
@@ -47,9 +48,24 @@ class _StepFailed(Exception):
         self.answer = answer
 
 
+LOGOFF_SECONDS = 1.0  # how long an interrupted run waits for the server to take its Logoff
+
+
 class AmiSteps(_Base):
     _ids = itertools.count(1)
     _id_prefix = f"amiscript-{os.getpid()}-{secrets.token_hex(2)}"
+    _logged_in = False  # a `login` step succeeded and no Logoff was sent since
+
+    def log_off(self) -> None:
+        """On the way out of an interrupted run (Ctrl-C, SIGTERM, a cancelled parallel run):
+        a logged-in session sends Logoff, so the server ends it at once rather than seeing a
+        dropped connection. Best effort, bounded by LOGOFF_SECONDS; never before a login."""
+        if not self._logged_in:
+            return
+        data = encode_packet([("Action", "Logoff"), ("ActionID", f"{self._id_prefix}-{next(self._ids)}")])
+        if self.session.farewell(data, data.decode(), LOGOFF_SECONDS):
+            self._note("logged off before stopping")
+        self._logged_in = False
 
     # -- login -----------------------------------------------------------------------------
 
@@ -90,6 +106,7 @@ class AmiSteps(_Base):
                 return
             self._set_results(answer)
             self._require_success(answer)
+            self._logged_in = True
         except _StepFailed as failure:
             self._step_failed(what, failure, step.on_error, step.location)
 
@@ -98,6 +115,7 @@ class AmiSteps(_Base):
     def _action(self, step: Action) -> None:
         headers = [(name, self._header_value(name, value)) for name, value in step.headers]
         what = f"action {step.name}"
+        budget = Budget.of(step.timeout if step.timeout is not None else self._timeout, self._clock)
         try:
             answer = self._exchange(headers, step.location, step.timeout, what, list_var=step.list_var)
             if answer is None:
@@ -110,13 +128,13 @@ class AmiSteps(_Base):
                 if value is None:
                     raise _StepFailed(f"the response has no {header} header to save as {name!r}")
                 self._assign(name, value)
-            captures = self._check_headers(step.expect, response)
+            captures = self._check_headers(step.expect, response, budget)
             for name, value in captures.items():
                 self._assign(name, value)
             if step.list_var is not None:
                 self._assign(step.list_var, items or [])
                 if step.items is not None:
-                    self._check_items(step.items, items or [])
+                    self._check_items(step.items, items or [], budget)
         except _StepFailed as failure:
             self._step_failed(what, failure, step.on_error, step.location)
 
@@ -150,6 +168,8 @@ class AmiSteps(_Base):
             data = encode_packet(headers)
         except UnsafeHeader as exc:
             raise ScriptError(str(exc), where) from None
+        if any(name.lower() == "action" and value.strip().lower() == "logoff" for name, value in headers):
+            self._logged_in = False  # the script says goodbye itself
         inbox = self.session.packets()
         transport = self._open_for_wait()
         if transport is not None and not self._transmit(data, data.decode("utf-8", "replace"), where):
@@ -226,11 +246,13 @@ class AmiSteps(_Base):
             output = "\n".join(packet.get_all("Output"))
             raise _StepFailed(f"{reason}: {output}" if output else reason, packet)
 
-    def _check_headers(self, matches: Sequence[HeaderMatch], packet: Packet | dict[str, str]) -> dict[str, str]:
+    def _check_headers(
+        self, matches: Sequence[HeaderMatch], packet: Packet | dict[str, str], budget: Budget
+    ) -> dict[str, str]:
         captures: dict[str, str] = {}
         for match in matches:
             check = self._check(match)
-            found = check.match(packet)
+            found = check.match(packet, budget)
             if found is None:
                 actual = header_text(packet, match.header)
                 seen = "missing" if actual is None else repr(self.mask(actual))  # mask before repr escapes
@@ -244,14 +266,14 @@ class AmiSteps(_Base):
     def _check(self, match: HeaderMatch) -> Check:
         if match.kind is PatternKind.TEXT:
             text = self._render(match.source)
-            return Check(match.header, regex.compile(rf"\A{regex.escape(text)}\Z"), repr(text))
+            return Check(match.header, regex.compile(rf"\A{regex.escape(text)}\Z"), repr(text), match.location)
         source = match.source.render(self.values, escape=lambda ref, value: regex.escape(value), environ=self._environ)
         try:
-            return Check(match.header, regex.compile(source), f"to match /{source}/")
+            return Check(match.header, regex.compile(source), f"to match /{source}/", match.location)
         except regex.error as exc:
             raise ScriptError(f"invalid regex after substitution: {exc}", match.location) from None
 
-    def _check_items(self, spec: ItemsCheck, items: list[dict[str, str]]) -> None:
+    def _check_items(self, spec: ItemsCheck, items: list[dict[str, str]], budget: Budget) -> None:
         count = len(items)
         if spec.count is not None and count != spec.count:
             raise _StepFailed(f"the list has {count} items, expected {spec.count}")
@@ -262,11 +284,11 @@ class AmiSteps(_Base):
         if spec.every:
             checks = tuple(self._check(match) for match in spec.every)
             for number, item in enumerate(items, 1):
-                if match_all(checks, item) is None:
+                if match_all(checks, item, budget) is None:
                     raise _StepFailed(f"item {number} of {count} does not match `every`: {_short(item)}")
         if spec.any:
             checks = tuple(self._check(match) for match in spec.any)
-            if not any(match_all(checks, item) is not None for item in items):
+            if not any(match_all(checks, item, budget) is not None for item in items):
                 raise _StepFailed(f"none of the {count} items matches `any`")
 
     def _step_failed(self, what: str, failure: _StepFailed, on_error: tuple[Step, ...] | None, where: Location) -> None:
@@ -309,6 +331,8 @@ class AmiSteps(_Base):
 
     def _wait_event(self, step: WaitEvent) -> None:
         checks = tuple(self._check(match) for match in step.matches)
+        timeout = step.timeout if step.timeout is not None else self._timeout
+        budget = Budget.of(timeout, self._clock)
         wanted = [f"{match.header}={match.source.raw}" for match in step.matches]
         inbox = self.session.packets()
         if inbox.dropped:
@@ -321,7 +345,7 @@ class AmiSteps(_Base):
         def consider(packet: Packet) -> bool:
             if packet.kind != "event":
                 return False
-            captures = match_all(checks, packet)
+            captures = match_all(checks, packet, budget)
             if captures is None:
                 return False
             matched.append((packet, captures))
@@ -339,7 +363,6 @@ class AmiSteps(_Base):
                         inbox.strays += 1
             return True if len(matched) >= step.count else None
 
-        timeout = step.timeout if step.timeout is not None else self._timeout
         transport = self._open_for_wait() if len(matched) < step.count else None
         result, waited = (True, 0.0) if len(matched) >= step.count else self.session.wait(transport, poll, timeout)
         what = f"{step.count} event(s) {' '.join(wanted)}"

@@ -50,6 +50,7 @@ from amiscript.script.model import (
 )
 from amiscript.script.source import excerpt
 from amiscript.script.template import Ref, Template, Value, read_file_value
+from amiscript.script.timedregex import Budget
 from amiscript.transports.base import Target, TlsOptions, Transport
 
 Opener = Callable[[Target], Transport]
@@ -148,6 +149,10 @@ class Interpreter(AmiSteps):
             exc.hint = self.mask(exc.hint)
             if not isinstance(exc, ScriptError):  # a failed run: show the step it failed in
                 exc.details = [self.mask(line) for line in [*excerpt(exc.location), *exc.details]]
+            raise
+        except BaseException as stop:
+            if isinstance(stop, Cancelled) or not isinstance(stop, Exception):  # Ctrl-C, SIGTERM, cancel
+                self.log_off()
             raise
         finally:
             self.close()
@@ -319,11 +324,17 @@ class Interpreter(AmiSteps):
 
     def _expect(self, step: Expect) -> None:
         timeout = step.timeout if step.timeout is not None else self._timeout
-        searcher = Searcher([self._compile(pattern) for pattern in step.patterns])
+        searcher = Searcher(
+            [self._compile(pattern) for pattern in step.patterns], [pattern.location for pattern in step.patterns]
+        )
         transport = self._open_for_wait()
         buffer = self.session.use_text()
+        budget = Budget.of(timeout, self._clock)
         result, waited = self.session.wait(
-            transport, lambda final: searcher.search(buffer, final=final), timeout, lambda: searcher.deferred
+            transport,
+            lambda final: searcher.search(buffer, final=final, budget=budget),
+            timeout,
+            lambda: searcher.deferred,
         )
         self.session.flush_log()
         if isinstance(result, Found):
@@ -355,7 +366,7 @@ class Interpreter(AmiSteps):
     # -- flow ------------------------------------------------------------------------------
 
     def _assert(self, step: Assert) -> None:
-        if not step.expression.evaluate(self.values):
+        if not step.expression.evaluate(self.values, Budget.of(self._timeout, self._clock)):
             message = f"{self._render(step.message)}: " if step.message else ""
             seen = step.expression.explain(self.values, self.mask)
             raise RunFailed(f"assert failed: {message}{step.expression.source} ({seen})", step.location)
@@ -378,7 +389,7 @@ class Interpreter(AmiSteps):
     def _repeat(self, step: Repeat) -> None:
         for round_number in range(1, step.limit + 1):
             self._run_steps(step.steps)
-            if step.until is not None and step.until.evaluate(self.values):
+            if step.until is not None and step.until.evaluate(self.values, Budget.of(self._timeout, self._clock)):
                 self._note(f"{step.location}: repeat done after {round_number} round(s)")
                 return
             if round_number < step.limit:

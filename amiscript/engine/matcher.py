@@ -13,7 +13,9 @@ Rules (Expect's, made to depend as little as possible on how bytes happen to be 
   already ruled out;
 - the buffer holds at most about ``max_size`` characters (Expect's ``match_max``): like
   Expect, when it overflows it keeps the newest half, so memory stays flat while a peer
-  streams forever and trimming costs amortised constant time per character.
+  streams forever and trimming costs amortised constant time per character;
+- each search is bounded by the step's ``Budget`` (``amiscript.script.timedregex``): a pattern
+  that backtracks catastrophically on what the peer sent ends the step, it cannot hang the run.
 
 Known limit: inside *one* regex, an alternation such as ``abc|b`` can return the later ``b``
 while ``abc`` has not fully arrived (the ``regex`` module prefers a complete match to an
@@ -28,6 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import regex
+
+from amiscript.errors import Location
+from amiscript.script.timedregex import Budget
+from amiscript.script.timedregex import search as timed_search
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +110,18 @@ class StreamBuffer:
 class Searcher:
     """One expect's patterns over a StreamBuffer."""
 
-    def __init__(self, patterns: Sequence[regex.Pattern[str]]) -> None:
+    def __init__(self, patterns: Sequence[regex.Pattern[str]], locations: Sequence[Location] = ()) -> None:
         self.patterns = list(patterns)
+        self._locations = list(locations)  # where each pattern was written, for a RegexTimeout
         self._resume = [0] * len(self.patterns)  # absolute positions
         self.deferred = False  # a complete match exists but may still change with more text
 
-    def search(self, buffer: StreamBuffer, *, final: bool = False) -> Found | None:
+    def search(self, buffer: StreamBuffer, *, final: bool = False, budget: Budget | None = None) -> Found | None:
         """The winning match, or None: no match yet, or one that is deferred (see ``deferred``).
 
         With ``final`` (end of file, timeout, or the peer went quiet) the best complete match
-        is taken: partial matches can no longer complete.
+        is taken: partial matches can no longer complete. Raises RegexTimeout when a pattern
+        runs past ``budget``.
         """
         text = buffer.text
         base = buffer.base
@@ -121,7 +129,8 @@ class Searcher:
         pending: list[tuple[int, int]] = []
         for index, pattern in enumerate(self.patterns):
             pos = max(self._resume[index], base) - base
-            match = pattern.search(text, pos, partial=not final)
+            where = self._locations[index] if index < len(self._locations) else None
+            match = timed_search(pattern, text, budget, where, pos=pos, partial=not final)
             if match is None:
                 self._resume[index] = base + len(text)
                 continue
@@ -145,9 +154,9 @@ class Searcher:
         buffer.consume_to(base + match.end())
         return Found(index, base + start, match.group(0), groups)
 
-    def settle(self, buffer: StreamBuffer) -> Found | None:
+    def settle(self, buffer: StreamBuffer, budget: Budget | None = None) -> Found | None:
         """At end of file, timeout or quiet: take the best complete match there is."""
-        return self.search(buffer, final=True)
+        return self.search(buffer, final=True, budget=budget)
 
 
 def _may_grow(match: regex.Match[str], text: str) -> bool:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import regex
 
+from amiscript.errors import Location
 from amiscript.protocol import Banner, Malformed, Packet, PacketReader, Problem, Signal
+from amiscript.script.timedregex import Budget, search
 
 DEFAULT_BACKLOG = 1000
 BACKLOG_BYTES = 16 << 20  # the backlog also holds at most this much header text
@@ -115,13 +117,14 @@ class Check:
     header: str
     pattern: regex.Pattern[str]
     describe: str
+    location: Location | None = None
 
-    def match(self, packet: Packet | dict[str, str]) -> dict[str, str] | None:
+    def match(self, packet: Packet | dict[str, str], budget: Budget | None = None) -> dict[str, str] | None:
         """Captures if the header matches (all values of a repeated header, joined by LF)."""
         value = header_text(packet, self.header)
         if value is None:
             return None
-        found = self.pattern.search(value)
+        found = search(self.pattern, value, budget, self.location)
         if found is None:
             return None
         return {name: text or "" for name, text in found.groupdict().items()}
@@ -142,10 +145,12 @@ def as_item(packet: Packet) -> dict[str, str]:
     return item
 
 
-def match_all(checks: tuple[Check, ...], packet: Packet | dict[str, str]) -> dict[str, str] | None:
+def match_all(
+    checks: tuple[Check, ...], packet: Packet | dict[str, str], budget: Budget | None = None
+) -> dict[str, str] | None:
     captures: dict[str, str] = {}
     for check in checks:
-        found = check.match(packet)
+        found = check.match(packet, budget)
         if found is None:
             return None
         captures.update(found)

@@ -64,6 +64,7 @@ class Session:
         self._packets: PacketInbox | None = None
         self._mode = _Mode.TEXT
         self._transport: Transport | None = None
+        self._sending = False  # a send is under way: an interruption there leaves half a packet
         self.broken: TransportError | None = None  # why the connection is gone, if it broke
         self.eof = False
         self._received = 0
@@ -101,11 +102,34 @@ class Session:
         self._output.sent(self._mask(shown))
         if self.recorder is not None:
             self.recorder("sent", data)
+        self._sending = True
         try:
             transport.send(data, timeout)
         except TransportError as exc:
             self.lose(exc)
             raise
+        self._sending = False
+
+    def farewell(self, data: bytes, shown: str, timeout: float) -> bool:
+        """On the way out of an interrupted run: send ``data`` if the connection is open and
+        no send was cut in half, then give the peer up to ``timeout`` to answer and close.
+
+        Best effort: never raises, and whatever arrives is not searched. True if it was sent.
+        """
+        transport = self._transport
+        if transport is None or self.eof or self.broken is not None or self._sending:
+            return False
+        self._output.sent(self._mask(shown))
+        if self.recorder is not None:
+            self.recorder("sent", data)
+        deadline = self._clock() + timeout
+        try:
+            transport.send(data, timeout)
+            while (left := deadline - self._clock()) > 0 and transport.receive(left) != b"":
+                pass
+        except TransportError:
+            pass
+        return True
 
     def lose(self, error: TransportError) -> None:
         """The connection failed or broke: what was received still counts, then end of file."""

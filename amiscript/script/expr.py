@@ -20,6 +20,7 @@ import regex
 
 from amiscript.errors import Location, ScriptError
 from amiscript.script.template import Value
+from amiscript.script.timedregex import Budget, search
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -87,8 +88,9 @@ class Expression:
         _collect(self.root, found)
         return tuple(dict.fromkeys(found))
 
-    def evaluate(self, values: Mapping[str, Value]) -> bool:
-        return _truthy(_eval(self.root, values, self.location))
+    def evaluate(self, values: Mapping[str, Value], budget: Budget | None = None) -> bool:
+        """True or false; ``=~`` and ``!~`` searches together stay within ``budget``."""
+        return _truthy(_eval(self.root, values, self.location, budget))
 
     def explain(self, values: Mapping[str, Value], mask: Callable[[str], str] = str) -> str:
         """The values the expression saw, for a failure message; ``mask`` runs before quoting
@@ -269,7 +271,7 @@ def _collect(node: Node, found: list[str]) -> None:
 Result = str | float | bool | list[dict[str, str]] | dict[str, str]
 
 
-def _eval(node: Node, values: Mapping[str, Value], where: Location) -> Result:
+def _eval(node: Node, values: Mapping[str, Value], where: Location, budget: Budget | None = None) -> Result:
     if isinstance(node, Literal):
         return node.value
     if isinstance(node, Name):
@@ -292,19 +294,20 @@ def _eval(node: Node, values: Mapping[str, Value], where: Location) -> Result:
             return float(len([part for part in value.split(",") if part.strip()]))
         return float(len(value))
     if isinstance(node, Not):
-        return not _truthy(_eval(node.operand, values, where))
+        return not _truthy(_eval(node.operand, values, where, budget))
     if isinstance(node, Logic):
-        left = _truthy(_eval(node.left, values, where))
+        left = _truthy(_eval(node.left, values, where, budget))
         if node.op == "and":
-            return left and _truthy(_eval(node.right, values, where))
-        return left or _truthy(_eval(node.right, values, where))
-    return _compare(node, _eval(node.left, values, where), _eval(node.right, values, where), where)
+            return left and _truthy(_eval(node.right, values, where, budget))
+        return left or _truthy(_eval(node.right, values, where, budget))
+    left_value, right_value = _eval(node.left, values, where, budget), _eval(node.right, values, where, budget)
+    return _compare(node, left_value, right_value, where, budget)
 
 
-def _compare(node: Compare, left: Result, right: Result, where: Location) -> bool:
+def _compare(node: Compare, left: Result, right: Result, where: Location, budget: Budget | None) -> bool:
     if node.op in ("=~", "!~"):
         try:
-            found = regex.search(_text(right, where), _text(left, where)) is not None
+            found = search(regex.compile(_text(right, where)), _text(left, where), budget, where) is not None
         except regex.error as exc:
             raise ScriptError(f"invalid regex {_text(right, where)!r} in {node.op}: {exc}", where) from None
         return found if node.op == "=~" else not found

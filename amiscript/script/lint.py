@@ -1,7 +1,8 @@
 """Warnings for a script that loads but is probably not what its author meant.
 
 The loader refuses what cannot run; this finds what runs but is likely a mistake: steps that
-can never run, captures nobody reads, a secret printed, a variable nothing ever sets.
+can never run, captures nobody reads, a secret printed, a variable nothing ever sets, a regex
+that backtracks catastrophically.
 """
 
 from __future__ import annotations
@@ -10,13 +11,29 @@ from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from typing import TypeVar, get_args
 
+import regex
+
 from amiscript.errors import Diagnostic, Location
-from amiscript.script.expr import Expression
-from amiscript.script.model import Action, Exit, Expect, Fail, Include, Print, Script, Step, WaitEvent
+from amiscript.script.expr import Compare, Expression, Literal
+from amiscript.script.model import (
+    Action,
+    Exit,
+    Expect,
+    Fail,
+    HeaderMatch,
+    Include,
+    Pattern,
+    PatternKind,
+    Print,
+    Script,
+    Step,
+    WaitEvent,
+)
 from amiscript.script.schema import STEP_OPTIONS
 from amiscript.script.template import Template
+from amiscript.script.timedregex import BACKTRACKING_HINT, hostile_text
 
-T = TypeVar("T", Template, Expression)
+T = TypeVar("T")
 
 
 def lint(script: Script) -> list[Diagnostic]:
@@ -27,6 +44,7 @@ def lint(script: Script) -> list[Diagnostic]:
     warnings += _secrets_printed(script)
     warnings += _never_set(script, used)
     warnings += _options_among_headers(script)
+    warnings += _backtracking(script)
     return sorted(warnings, key=lambda d: (d.location.line, d.location.column) if d.location else (0, 0))
 
 
@@ -77,10 +95,10 @@ def _unreachable(script: Script) -> list[Diagnostic]:
 
 
 def _all_of(kind: type[T], value: object) -> Iterator[T]:
-    """Every Template or Expression in a script's values (an include's own file is its business)."""
+    """Every value of ``kind`` in a script (an include's own file is its business)."""
     if isinstance(value, kind):
         yield value
-    elif isinstance(value, Include):
+    if isinstance(value, Include):
         if kind is Template:
             yield from (template for _, template in value.vars)  # type: ignore[misc]
     elif isinstance(value, (tuple, list)):
@@ -170,5 +188,39 @@ def _never_set(script: Script, used: set[str]) -> list[Diagnostic]:
                     spec.location,
                     "give it a default, mark it `required: true`, or set it before use",
                 )
+            )
+    return found
+
+
+def _regexes(script: Script) -> Iterator[tuple[str, Location]]:
+    """Every regex the script writes, variables stubbed as at load time."""
+    for pattern in _all_of(Pattern, script):
+        if pattern.kind is PatternKind.REGEX:
+            yield _stubbed(pattern.source), pattern.location
+    for match in _all_of(HeaderMatch, script):
+        if match.kind is PatternKind.REGEX:
+            yield _stubbed(match.source), match.location
+    for expression in _all_of(Expression, script):
+        for compare in _all_of(Compare, expression.root):
+            if compare.op in ("=~", "!~") and isinstance(compare.right, Literal):
+                yield str(compare.right.value), expression.location
+
+
+def _stubbed(source: Template) -> str:
+    return "".join(part if isinstance(part, str) else "x" for part in source.parts)
+
+
+def _backtracking(script: Script) -> list[Diagnostic]:
+    """A regex that a peer could make hang until its step's deadline (where the run then fails)."""
+    found = []
+    for source, where in _regexes(script):
+        try:
+            text = hostile_text(regex.compile(source))
+        except regex.error:
+            continue  # the loader reports it
+        if text is not None:
+            shown = f"{text[:8]}…" if len(text) > 8 else text
+            found.append(
+                _warn(f"regex /{source}/ backtracks catastrophically on text like {shown!r}", where, BACKTRACKING_HINT)
             )
     return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -72,9 +72,19 @@ MAX_INCLUDE_DEPTH = 16
 T = TypeVar("T")
 
 
-def load_script(path: str | Path, *, _including: tuple[Path, ...] = ()) -> Script:
+def load_script(
+    path: str | Path,
+    *,
+    include_paths: Sequence[str | Path] = (),
+    _including: tuple[Path, ...] = (),
+    _roots: tuple[Path, ...] | None = None,
+) -> Script:
+    """Load a script and what it includes. Includes may come only from its own folder, the
+    folders its `include_paths:` lists, and ``include_paths`` (--include-path, from the
+    current directory); symlinks count where they point."""
     file = Path(path)
-    return _Builder(str(path), (*_including, file.resolve())).script(load_yaml_file(file, str(path)))
+    builder = _Builder(str(path), (*_including, file.resolve()), _roots, include_paths)
+    return builder.script(load_yaml_file(file, str(path)))
 
 
 def load_script_text(text: str, name: str = "<script>") -> Script:
@@ -104,10 +114,19 @@ def compile_pattern(
 
 
 class _Builder:
-    def __init__(self, file: str, including: tuple[Path, ...]) -> None:
+    def __init__(
+        self,
+        file: str,
+        including: tuple[Path, ...],
+        roots: tuple[Path, ...] | None = None,
+        extra_roots: Sequence[str | Path] = (),
+    ) -> None:
         self.file = file
         self.problems: list[ScriptError] = []  # every problem found, so check can show them all
         self.including = including  # the chain of files being loaded, for include cycles
+        # Folders includes may come from (resolved); None until the script that is run sets them.
+        self.roots = roots
+        self.extra_roots = extra_roots
         self.expressions: list[Expression] = []
         self.declared: set[str] = set()
         self.implicit: set[str] = set()
@@ -212,6 +231,7 @@ class _Builder:
             raise ScriptError("the file is empty", Location(self.file, 0), hint="a script needs at least `steps:`")
         top = self.mapping(root, "a script")
         self.check_keys(top, TOP_KEYS, "the script")
+        self.attempt(lambda: self.include_roots(top), None)
         if "steps" not in top:
             self.problems.append(ScriptError("the script has no `steps:`", top.location, hint="add a list of steps"))
         variables = self.attempt(lambda: self.variables(top["vars"]), ()) if "vars" in top else ()
@@ -266,6 +286,39 @@ class _Builder:
             metrics=metrics,
             timeout_set="timeout" in top,
         )
+
+    def include_roots(self, top: YMap) -> None:
+        """The script that is run decides where includes may come from: its own folder, the
+        folders its `include_paths:` names (relative to it) and --include-path."""
+        if self.roots is not None:
+            if "include_paths" in top:
+                raise ScriptError(
+                    "`include_paths` counts only in the script that is run, not in an included one",
+                    top.key_locations["include_paths"],
+                    hint="move it to the script that includes this one",
+                )
+            return
+        base = Path(self.file).parent
+        self.roots = (base.resolve(), *(Path(extra).resolve() for extra in self.extra_roots))
+        if "include_paths" not in top:
+            return
+        node = top["include_paths"]
+        if not isinstance(node, YList):
+            raise ScriptError(
+                f"include_paths must be a list of folders, not {describe(node)}",
+                node.location,
+                hint="include_paths: [../common]",
+            )
+        for item in node:
+            folder = self.text(item, "an include_paths entry")
+            path = base / folder  # an absolute path stays itself
+            if not path.is_dir():
+                raise ScriptError(
+                    f"include_paths entry {str(folder)!r} is not a folder",
+                    folder.location,
+                    hint="a folder relative to this script, like ../common",
+                )
+            self.roots = (*self.roots, path.resolve())
 
     def variables(self, node: YNode) -> tuple[VarSpec, ...]:
         specs = []
@@ -667,6 +720,14 @@ class _Builder:
             )
         base = Path(self.file).parent
         path = Path(path_text) if Path(path_text).is_absolute() else base / path_text
+        roots = self.roots or (base.resolve(),)
+        if not any(path.resolve().is_relative_to(root) for root in roots):
+            raise ScriptError(
+                f"included file {str(path_text)!r} is outside the folders includes may come from",
+                path_text.location,
+                hint="the run script's folder and its `include_paths:`, symlinks followed; "
+                "add the folder to `include_paths:` or pass --include-path DIR",
+            )
         if path.resolve() in self.including:
             chain = " -> ".join(str(p) for p in (*self.including, path.resolve()))
             raise ScriptError(f"include cycle: {chain}", path_text.location)
@@ -678,7 +739,7 @@ class _Builder:
                 path_text.location,
                 hint="an include path is relative to the folder of the file that includes it",
             )
-        included = load_script(path, _including=self.including)
+        included = load_script(path, _including=self.including, _roots=roots)
         given: list[tuple[str, Template]] = []
         if "vars" in item:
             spec = self.mapping(item["vars"], "vars")

@@ -70,6 +70,12 @@ TOP: dict[str, Json] = {
         "Variables reported as perfdata by --format nagios, with warning/critical ranges.",
         {"new": {"label": "new_messages", "warning": "10", "critical": "20"}},
     ),
+    "include_paths": key(
+        {"type": "array", "items": {"type": "string"}},
+        "Folders besides this script's own that `include` may read from (relative to this script; "
+        "only the script that is run counts).",
+        ["../common"],
+    ),
     "steps": key(STEPS, "The steps, in order.", [{"print": "hello"}]),
 }
 VAR_OPTIONS: dict[str, Json] = {

@@ -19,7 +19,7 @@ import yaml
 from amiscript.errors import Location, ScriptError
 
 MAX_FILE_BYTES = 1 << 20
-MAX_NODES = 100_000
+MAX_NODES = 20_000  # the shipped scripts have a few hundred; this many parse in well under a second
 MAX_DEPTH = 64
 _SURROGATE = re.compile("[\ud800-\udfff]")  # only a "\uD800" escape makes one; no byte can be sent for it
 _STANDARD_TAGS = {
@@ -52,7 +52,37 @@ YNode = YStr | YMap | YList
 
 
 class _PlainLoader(yaml.SafeLoader):
-    """A loader with no implicit type resolution: every plain scalar is tagged str."""
+    """A loader with no implicit type resolution: every plain scalar is tagged str.
+
+    It counts nodes and nesting as it composes them, so a file of many tiny nodes (``[x, x,
+    …]``) or of ``[[[[…`` is refused at the limit, before PyYAML spends seconds and hundreds of
+    MB on the rest (or runs out of stack).
+    """
+
+    composed = 0
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        self.composed += 1
+        if self.composed > MAX_NODES:
+            raise _OverLimit(_TOO_MANY, self.peek_event().start_mark)
+        if self.depth >= MAX_DEPTH:
+            raise _OverLimit(_TOO_DEEP, self.peek_event().start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
+
+
+class _OverLimit(Exception):
+    def __init__(self, message: str, mark: yaml.Mark) -> None:
+        self.message = message
+        self.mark = mark
+
+
+_TOO_MANY = f"more than {MAX_NODES} YAML nodes (an alias bomb?); refusing to load"
+_TOO_DEEP = f"YAML nested deeper than {MAX_DEPTH} levels; refusing to load"
 
 
 _PlainLoader.yaml_implicit_resolvers = {}
@@ -69,7 +99,11 @@ def load_yaml_file(path: Path, display: str | None = None) -> YNode:
     raw = _read_limited(path, name)
     whole = Location(name, 0)
     if len(raw) > MAX_FILE_BYTES:
-        raise ScriptError(f"file is larger than {MAX_FILE_BYTES // 1024} KiB; refusing to load it", whole)
+        raise ScriptError(
+            f"file is larger than {MAX_FILE_BYTES // 1024} KiB; refusing to load it",
+            whole,
+            hint="is this the right file? keep long lists of data in a --vars-file",
+        )
     if b"\0" in raw:
         raise ScriptError("binary file (contains NUL bytes), not a YAML script", whole, hint="is this the right file?")
     try:
@@ -113,6 +147,8 @@ def parse_yaml(text: str, name: str) -> YNode:
         raise ScriptError(f"YAML syntax error{context}: {problem}", where, hint=_syntax_hint(problem)) from None
     except yaml.YAMLError as exc:
         raise ScriptError(f"YAML error: {exc}", Location(name, 0)) from None
+    except _OverLimit as exc:
+        raise _over_limit(exc.message, _loc(name, exc.mark)) from None
     except RecursionError:
         raise ScriptError("YAML nested too deeply; refusing to load", Location(name, 0)) from None
     if not nodes or nodes[0] is None:
@@ -125,6 +161,11 @@ def parse_yaml(text: str, name: str) -> YNode:
             hint="one script per file: remove the `---` and what follows, or split the file",
         )
     return _build(nodes[0], name, _Budget(), 0)
+
+
+def _over_limit(message: str, where: Location) -> ScriptError:
+    hint = "keep long lists of data in a --vars-file" if message is _TOO_MANY else "split it with `include:`"
+    return ScriptError(message, where, hint=hint)
 
 
 def _syntax_hint(problem: str) -> str:
@@ -147,9 +188,9 @@ def _build(node: yaml.Node, name: str, budget: _Budget, depth: int) -> YNode:
     budget.nodes += 1
     where = _loc(name, node.start_mark)
     if budget.nodes > MAX_NODES:
-        raise ScriptError(f"more than {MAX_NODES} YAML nodes (an alias bomb?); refusing to load", where)
+        raise _over_limit(_TOO_MANY, where)
     if depth > MAX_DEPTH:
-        raise ScriptError(f"YAML nested deeper than {MAX_DEPTH} levels; refusing to load", where)
+        raise _over_limit(_TOO_DEEP, where)
     if node.tag not in _STANDARD_TAGS:
         raise ScriptError(
             f"YAML tag {node.tag.replace('tag:yaml.org,2002:', '!!')!r} is not allowed",
