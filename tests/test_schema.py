@@ -28,7 +28,7 @@ STRUCTURAL = [
     "wait-event-empty", "var-bad-name", "unknown-transport", "login-bad-auth", "exit-too-big",
     "sleep-negative", "timeout-negative", "timeout-zero", "spawn-without-command", "command-without-spawn",
     "wait-event-count-zero", "tls-option-without-tls", "tls-insecure-in-script", "tls-key-without-cert",
-    "wait-event-count-zero", "include-paths-not-list",
+    "include-paths-not-list",
 ]  # fmt: skip
 VALIDATOR = jsonschema.Draft7Validator(schema())
 
