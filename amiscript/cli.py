@@ -336,6 +336,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         if args.command in ("console", "record"):
             from amiscript.console.command import run as run_console
 
+            # at a prompt Ctrl-C clears the line, every time: not the one-shot stop of a run
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             return run_console(args, _parse_vars(args.var), out)
         parser.print_help(out)
         return 2
