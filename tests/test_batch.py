@@ -105,6 +105,7 @@ def test_at_most_jobs_checks_talk_to_pbxs_at_once() -> None:
             active += 1
             peak = max(peak, active)
         try:
+            time.sleep(0.3)  # slow enough that the jobs overlap even on a loaded machine
             conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
             conn.settimeout(10)
             while conn.recv(100):  # until the check hangs up
