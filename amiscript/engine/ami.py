@@ -169,15 +169,17 @@ class AmiSteps(_Base):
 
     def _answer_poll(self, inbox: PacketInbox, action_id: str) -> Callable[[bool], Packet | None]:
         def poll(final: bool) -> Packet | None:
-            while (packet := inbox.next_packet()) is not None:
-                if packet.kind == "response":
-                    if _same_id(packet, action_id):
-                        return packet
-                    inbox.strays += 1
-                    self._note(f"ignored a response for another ActionID ({packet.get('ActionID')})")
-                elif packet.kind == "event":
-                    self._keep(inbox, packet)
-            return None
+            dropped = inbox.dropped
+            try:
+                while (packet := inbox.next_answer()) is not None:  # events go to the backlog
+                    if packet.kind == "response":
+                        if _same_id(packet, action_id):
+                            return packet
+                        inbox.strays += 1
+                        self._note(f"ignored a response for another ActionID ({packet.get('ActionID')})")
+                return None
+            finally:
+                self._note_dropped(inbox, dropped)
 
         return poll
 
@@ -201,8 +203,12 @@ class AmiSteps(_Base):
     def _keep(self, inbox: PacketInbox, packet: Packet) -> None:
         before = inbox.dropped
         inbox.keep_event(packet)
-        if inbox.dropped != before and inbox.dropped % 100 == 1:
-            self._note(f"event backlog full ({inbox.backlog_size}): {inbox.dropped} oldest events dropped so far")
+        self._note_dropped(inbox, before)
+
+    def _note_dropped(self, inbox: PacketInbox, before: int) -> None:
+        """A note for the 1st, 101st, 201st… event dropped since ``before``, as they happened."""
+        for count in range(before + 1 + (-before % 100), inbox.dropped + 1, 100):
+            self._note(f"event backlog full ({inbox.backlog_size}): {count} oldest events dropped so far")
 
     def _set_results(self, packet: Packet) -> None:
         self._assign("response", packet.get("Response") or "")

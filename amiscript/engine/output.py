@@ -11,7 +11,9 @@ MASK = "****"
 class Output(Protocol):
     """Where a run's visible text goes; implemented in ``amiscript.report``.
 
-    Every text handed over is already masked: a reporter never sees a secret.
+    Every text handed over is already masked: a reporter never sees a secret. A reporter may
+    set ``shows_received = False`` when it drops received lines (no -v): the session then skips
+    splitting a fast stream into lines and masking each one, which would dominate its cost.
     """
 
     def print(self, text: str) -> None:

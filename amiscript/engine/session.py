@@ -68,6 +68,7 @@ class Session:
         self._received = 0
         self.recorder: Callable[[str, bytes], None] | None = None  # every byte, each way (--transcript)
         self._partial_line = ""
+        self._shows_received: bool = getattr(output, "shows_received", True)
         self._log_decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     # -- connection ------------------------------------------------------------------------
@@ -205,7 +206,8 @@ class Session:
             if self._packets is not None:
                 self._packets.skip_banner()  # raw expects are reading the start of the stream
             self.text.feed(data)
-        self._log(data)
+        if self._shows_received:
+            self._log(data)
 
     def _end(self) -> None:
         if self.eof:

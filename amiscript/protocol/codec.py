@@ -12,9 +12,11 @@ blanks after the colon are skipped, trailing blanks kept; a blank line ends the 
 
 from __future__ import annotations
 
+import re
+from collections import deque
 from enum import Enum
 
-from amiscript.protocol.packet import Banner, Malformed, Packet, Problem
+from amiscript.protocol.packet import Banner, Malformed, Packet, Problem, kind_of_first_line
 
 # Asterisk's own limits for what it reads (manager.c: 1024-byte input buffer,
 # AST_MAX_MANHEADERS = 128). A client reading a server uses far larger ones.
@@ -26,6 +28,8 @@ KEEP_PACKET_BYTES = 1 << 20  # how much of a packet in progress take_unread can 
 
 
 END_COMMAND = b"--END COMMAND--"
+_PACKET_END = re.compile(rb"\n\r?\n")  # a line's LF, then a blank line
+_FOLLOWS = re.compile(rb"(?i)follows")
 
 
 class _FollowsPart(Enum):
@@ -77,6 +81,7 @@ class PacketReader:
         self._legacy_follows = legacy_follows  # read `Response: Follows` bodies (a client option)
         self._follows: _FollowsPart | None = None
         self._follows_headers: list[bytes] = []
+        self._ready: deque[tuple[Packet, int]] = deque()  # framed by the fast path: (packet, where it ends)
 
     def receive_data(self, data: bytes) -> None:
         if not data:
@@ -111,7 +116,16 @@ class PacketReader:
         return len(self._buf) - self._start
 
     def next_event(self) -> Event:
+        ready = self._ready
         while True:
+            if ready:
+                packet, self._start = ready.popleft()
+                if not ready:
+                    self._scanned = 0
+                    self._compact()
+                return packet
+            if self._between_packets() and self._frame_whole_packets():
+                continue
             line = self._next_line()
             if line is None:
                 return self._at_end_of_data()
@@ -134,6 +148,48 @@ class PacketReader:
                 return self._finish_packet()
             self._packet_start = None
             # blank lines between packets carry nothing; Asterisk skips them too
+
+    def _between_packets(self) -> bool:
+        return (
+            self._packet_start is None
+            and not self._headers
+            and self._problem is None
+            and self._follows is None
+            and not self._want_banner
+            and not self._discarding
+        )
+
+    def _frame_whole_packets(self) -> bool:
+        """The fast path: frame every whole packet already buffered with one C-level search each,
+        and leave splitting them into headers to whoever asks (``Packet.from_wire``). It stops
+        at the first thing for the line reader: blank lines, a packet not all here yet, anything
+        near a limit, a legacy `Response: Follows`. Both paths give the same packets
+        (tests/test_codec.py reads whole buffers and one byte at a time). True if it framed any."""
+        start = self._start
+        data = bytes(self._buf[start:])
+        ready = self._ready
+        max_line, max_headers, follows = self._max_line, self._max_headers, self._legacy_follows
+        at = 0
+        for end in _PACKET_END.finditer(data):
+            stop = end.start() + 1  # just after the last line's LF
+            if stop - at > max_line or data[at] in b"\r\n":
+                break
+            raw = data[at:stop]
+            if b":" not in raw or (stop - at > max_headers and raw.count(b"\n") > max_headers):
+                break
+            kind = kind_of_first_line(raw)
+            packet = Packet.from_wire(raw, kind)
+            if (
+                follows
+                and kind != "event"
+                and packet.kind == "response"
+                and _FOLLOWS.search(raw)
+                and _is_follows(packet.headers[0])
+            ):
+                break
+            at = end.end()
+            ready.append((packet, start + at))
+        return bool(ready)
 
     def _next_line(self) -> bytes | None:
         """The next complete line without its line end, or None if more bytes are needed."""
@@ -229,6 +285,7 @@ class PacketReader:
         return Signal.END_OF_STREAM
 
     def _drop_all(self) -> None:
+        self._ready.clear()
         self._buf.clear()
         self._start = 0
         self._scanned = 0
