@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import re
 import signal
@@ -29,7 +28,6 @@ from amiscript.frontend import open_transport, parse_target, read_vars_file, sim
 from amiscript.report import HumanReport
 from amiscript.report.json_report import RunEntry, write_report
 from amiscript.script import Script, load_script
-from amiscript.script.lint import lint
 from amiscript.script.model import MAX_SECONDS
 from amiscript.script.template import parse_template
 from amiscript.script.yamlnodes import YList, YMap, YStr, load_yaml_file
@@ -638,6 +636,10 @@ def _maybe_simulator(enabled: bool) -> Iterator[tuple[str, int] | None]:
 
 def _check(paths: Sequence[str], output_format: str, out: TextIO) -> int:
     """Every problem of every file: errors stop a script from running, warnings do not."""
+    import json  # `check` alone needs these: kept out of a run's start-up
+
+    from amiscript.script.lint import lint
+
     diagnostics: list[Diagnostic] = []
     clean = 0
     paths = _script_paths(paths)

@@ -7,10 +7,8 @@ Interpreter, which owns the variables, the session and the handlers.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -49,7 +47,7 @@ class _StepFailed(Exception):
 
 class AmiSteps(_Base):
     _ids = itertools.count(1)
-    _id_prefix = f"amiscript-{os.getpid()}-{secrets.token_hex(2)}"
+    _id_prefix = f"amiscript-{os.getpid()}-{os.urandom(2).hex()}"
 
     # -- login -----------------------------------------------------------------------------
 
@@ -74,6 +72,8 @@ class AmiSteps(_Base):
                 nonce = challenge.get("Challenge")
                 if not nonce:
                     raise _StepFailed("the server sent no Challenge")
+                import hashlib  # only md5 logins need it: kept out of every run's start-up
+
                 key = hashlib.md5((nonce + secret).encode("utf-8", "surrogateescape")).hexdigest()
                 self.mask.add(key)  # the key proves the secret: never shown either
                 headers = [("Action", "Login"), ("AuthType", "md5"), ("Username", username), ("Key", key), *extra]
