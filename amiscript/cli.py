@@ -324,6 +324,14 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return code
     _check_declared_somewhere(paths, variables)
     entries: dict[int, RunEntry] = {}
+    loaded: dict[str, Script] = {}
+
+    def load(path: str) -> Script:
+        """Each script is read once for all its targets (a Script is a frozen value)."""
+        if path not in loaded:
+            loaded[path] = load_script(path)  # a script with errors raises again for each target
+        return loaded[path]
+
     with _maybe_simulator(args.simulate) as address:
 
         def job_for(index: int, path: str, target: _Target | None) -> Callable[[TextIO, TextIO, threading.Event], int]:
@@ -331,7 +339,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 if args.dry_run:
                     return _dry_run(args, path, target, variables, job_out, job_err)
                 code, entries[index] = _execute(
-                    args, path, target, variables, address, job_out, job_err, strict=False, cancel=cancel
+                    args, path, target, variables, address, job_out, job_err, strict=False, cancel=cancel, load=load
                 )
                 return code
 
@@ -385,6 +393,7 @@ def _execute(
     *,
     strict: bool,
     cancel: threading.Event | None = None,
+    load: Callable[[str], Script] = load_script,
 ) -> tuple[int, RunEntry]:
     """Run one check; errors become its exit status and lines on ``err``, as main() does."""
     label = target.label if target else "(script's connect)"
@@ -392,7 +401,7 @@ def _execute(
     interpreter: Interpreter | None = None
     error: AmiscriptError | None = None
     try:
-        script = load_script(path)
+        script = load(path)
         override = _override(script, target, address)
         given = _given(script, target, variables, strict=strict)
         report = HumanReport(out, err, verbose=args.verbose)
