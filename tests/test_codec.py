@@ -295,3 +295,13 @@ def test_a_packet_off_the_wire_equals_and_hashes_as_the_same_headers_built_by_ha
     (packet,) = read_all([b"Response: Success\r\nActionID: 7\r\n\r\n"])
     built = Packet.of(("Response", "Success"), ("ActionID", "7"))
     assert packet == built and hash(packet) == hash(built) and repr(packet) == repr(built)
+
+
+@pytest.mark.parametrize("name", CAPTURE_NAMES)
+def test_every_capture_reads_the_same_line_by_line_as_framed_whole(name: str) -> None:
+    # With max_line just above the longest line, every packet of two lines or more is longer
+    # than max_line, which the whole-packet framing leaves to the line reader.
+    data = (CAPTURES / f"{name}.bin").read_bytes()
+    longest = max(len(line) for line in data.split(b"\n")) + 1
+    line_by_line = read_all(one_byte_at_a_time(data), expect_banner=True, max_line=longest + 1)
+    assert line_by_line == read_all([data], expect_banner=True)

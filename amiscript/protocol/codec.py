@@ -25,6 +25,7 @@ SERVER_MAX_HEADERS = 128
 CLIENT_MAX_LINE = 1 << 20
 CLIENT_MAX_HEADERS = 1 << 16
 KEEP_PACKET_BYTES = 1 << 20  # how much of a packet in progress take_unread can hand back
+WAIT_FOR_WHOLE = 1 << 16  # a partial packet shorter than this waits to be framed whole
 
 
 END_COMMAND = b"--END COMMAND--"
@@ -124,8 +125,13 @@ class PacketReader:
                     self._scanned = 0
                     self._compact()
                 return packet
-            if self._between_packets() and self._frame_whole_packets():
-                continue
+            if self._between_packets():
+                framed = self._frame_whole_packets()
+                if framed:
+                    continue
+                partial = len(self._buf) - self._start
+                if framed is None and not self._eof and partial < min(WAIT_FOR_WHOLE, self._max_line):
+                    return Signal.NEED_DATA  # the rest of this packet comes with the next read
             line = self._next_line()
             if line is None:
                 return self._at_end_of_data()
@@ -159,17 +165,21 @@ class PacketReader:
             and not self._discarding
         )
 
-    def _frame_whole_packets(self) -> bool:
+    def _frame_whole_packets(self) -> bool | None:
         """The fast path: frame every whole packet already buffered with one C-level search each,
         and leave splitting them into headers to whoever asks (``Packet.from_wire``). It stops
         at the first thing for the line reader: blank lines, a packet not all here yet, anything
         near a limit, a legacy `Response: Follows`. Both paths give the same packets
-        (tests/test_codec.py reads whole buffers and one byte at a time). True if it framed any."""
+        (tests/test_codec.py reads whole buffers and one byte at a time). True if it framed any,
+        None if no packet ends in what is buffered (a short partial packet then waits whole
+        for the next read instead of going line by line)."""
         start = self._start
         data = bytes(self._buf[start:])
         ready = self._ready
         max_line, max_headers, follows = self._max_line, self._max_headers, self._legacy_follows
         at = 0
+        from_wire = Packet.from_wire
+        end = None
         for end in _PACKET_END.finditer(data):
             stop = end.start() + 1  # just after the last line's LF
             if stop - at > max_line or data[at] in b"\r\n":
@@ -177,8 +187,8 @@ class PacketReader:
             raw = data[at:stop]
             if b":" not in raw or (stop - at > max_headers and raw.count(b"\n") > max_headers):
                 break
-            kind = kind_of_first_line(raw)
-            packet = Packet.from_wire(raw, kind)
+            kind = "event" if data.startswith(b"Event:", at) else kind_of_first_line(raw)  # the usual case first
+            packet = from_wire(raw, kind)
             if (
                 follows
                 and kind != "event"
@@ -189,7 +199,7 @@ class PacketReader:
                 break
             at = end.end()
             ready.append((packet, start + at))
-        return bool(ready)
+        return bool(ready) if end is not None else None
 
     def _next_line(self) -> bytes | None:
         """The next complete line without its line end, or None if more bytes are needed."""
