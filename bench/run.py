@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -49,7 +50,10 @@ def setup(log: list[str]) -> None:
         if os.geteuid() != 0:
             raise SystemExit("bench: Debian's `expect` is missing; run `apt-get install -y expect` as root")
         log.append("installing expect (apt-get)")
-        subprocess.run(["apt-get", "install", "-y", "expect"], check=True, stdout=subprocess.DEVNULL)
+        install = ["apt-get", "install", "-y", "expect"]
+        if subprocess.run(install, stdout=subprocess.DEVNULL).returncode != 0:  # stale package lists?
+            subprocess.run(["apt-get", "update"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(install, check=True, stdout=subprocess.DEVNULL)
     if shutil.which("telnet") is None:
         raise SystemExit("bench: a telnet client is needed for vmcount.exp: `apt-get install -y telnet`")
     try:
@@ -281,16 +285,28 @@ class Cell:
         return f"{self.rate:.0f} ({self.cpu_rate:.0f} CPU) MB/s, {self.rss:.0f} MiB"
 
 
+def projected(done: dict[int, Cell], size: int) -> float:
+    """Seconds a client would take at ``size``, from how its time grew over the sizes it ran
+    (at least linearly): pexpect's grows with the square of the stream."""
+    if any(cell.rate is None for cell in done.values()):
+        return math.inf  # a smaller size already ran out of time
+    timed = sorted((n, cell.seconds) for n, cell in done.items() if cell.seconds)
+    if not timed:
+        return 0.0
+    (last, seconds), growth = timed[-1], 1.0
+    if len(timed) > 1:
+        before, earlier = timed[-2]
+        growth = max(1.0, math.log(seconds / earlier) / math.log(last / before))
+    return seconds * (size / last) ** growth
+
+
 def bench_stream(res: Results, sizes: Sequence[int], cap: float) -> None:
     print(f"2. busy PBX: {', '.join(map(str, sizes))} MB of events before the answer", flush=True)
     cells: dict[str, dict[int, Cell]] = {kind: {} for kind in STREAM_KINDS}
     for size in sizes:
         with bench_server("stream", size) as server:
             for kind in STREAM_KINDS:
-                done = [cell for cell in cells[kind].values() if cell.seconds]
-                if any(c.rate is None and c.rss is not None for c in cells[kind].values()) or (
-                    done and done[-1].seconds * size / max(n for n, c in cells[kind].items() if c.seconds) > cap
-                ):
+                if projected(cells[kind], size) > cap:
                     cells[kind][size] = Cell()  # a smaller size ran out of time or projects past the cap
                     continue
                 runs = [measure([kind, str(server.port)], cap) for _ in range(3 if size <= 10 else 1)]
