@@ -305,3 +305,12 @@ def test_every_capture_reads_the_same_line_by_line_as_framed_whole(name: str) ->
     longest = max(len(line) for line in data.split(b"\n")) + 1
     line_by_line = read_all(one_byte_at_a_time(data), expect_banner=True, max_line=longest + 1)
     assert line_by_line == read_all([data], expect_banner=True)
+
+
+def test_a_buffer_larger_than_one_framing_pass_reads_the_same_as_small_reads() -> None:
+    packets = [b"Event: E%d\r\nPad: %s\r\n\r\n" % (i, b"p" * (i % 700)) for i in range(2000)]
+    data = b"\r\n".join(packets)  # a blank line between packets too: the line reader's part
+    assert len(data) > 600_000
+    whole = read_all([data])
+    assert whole == read_all([data[i : i + 999] for i in range(0, len(data), 999)])
+    assert len(whole) == 2000 and whole[-1] == Packet.of(("Event", "E1999"), ("Pad", "p" * (1999 % 700)))

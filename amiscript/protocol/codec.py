@@ -26,6 +26,7 @@ CLIENT_MAX_LINE = 1 << 20
 CLIENT_MAX_HEADERS = 1 << 16
 KEEP_PACKET_BYTES = 1 << 20  # how much of a packet in progress take_unread can hand back
 WAIT_FOR_WHOLE = 1 << 16  # a partial packet shorter than this waits to be framed whole
+FRAME_WINDOW = 1 << 18  # how much of the buffer one pass of the fast path looks at
 
 
 END_COMMAND = b"--END COMMAND--"
@@ -167,14 +168,15 @@ class PacketReader:
 
     def _frame_whole_packets(self) -> bool | None:
         """The fast path: frame every whole packet already buffered with one C-level search each,
-        and leave splitting them into headers to whoever asks (``Packet.from_wire``). It stops
-        at the first thing for the line reader: blank lines, a packet not all here yet, anything
-        near a limit, a legacy `Response: Follows`. Both paths give the same packets
-        (tests/test_codec.py reads whole buffers and one byte at a time). True if it framed any,
-        None if no packet ends in what is buffered (a short partial packet then waits whole
-        for the next read instead of going line by line)."""
+        skipping blank lines between them, and leave splitting them into headers to whoever asks
+        (``Packet.from_wire``). It stops at the first thing for the line reader: a line that
+        starts with a bare CR, a packet not all here yet, anything near a limit, a legacy
+        `Response: Follows`. Both paths give the same packets (tests/test_codec.py reads whole
+        buffers and one byte at a time). True if it framed any or consumed blank lines; None if
+        no packet ends in what is buffered (a short partial packet then waits for the next read
+        and is framed whole, instead of going line by line)."""
         start = self._start
-        data = bytes(self._buf[start:])
+        data = bytes(self._buf[start : start + FRAME_WINDOW])  # bounded: an odd packet may stop the framing
         ready = self._ready
         max_line, max_headers, follows = self._max_line, self._max_headers, self._legacy_follows
         at = 0
@@ -182,6 +184,16 @@ class PacketReader:
         end = None
         for end in _PACKET_END.finditer(data):
             stop = end.start() + 1  # just after the last line's LF
+            while at < stop and data[at] in b"\r\n":  # blank lines between packets carry nothing
+                if data.startswith(b"\n", at):
+                    at += 1
+                elif data.startswith(b"\r\n", at):
+                    at += 2
+                else:
+                    break  # a line that starts with a bare CR: the line reader's
+            if at >= stop:
+                at = end.end()  # only blank lines
+                continue
             if stop - at > max_line or data[at] in b"\r\n":
                 break
             raw = data[at:stop]
@@ -199,7 +211,13 @@ class PacketReader:
                 break
             at = end.end()
             ready.append((packet, start + at))
-        return bool(ready) if end is not None else None
+        if end is None:
+            return None
+        if not ready and at:  # only blank lines: consumed all the same
+            self._start = start + at
+            self._scanned = 0
+            return True
+        return bool(ready)
 
     def _next_line(self) -> bytes | None:
         """The next complete line without its line end, or None if more bytes are needed."""
