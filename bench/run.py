@@ -411,29 +411,30 @@ def bench_pings(res: Results, count: int) -> None:
             burst = count * 5
             seconds = _median_seconds(["ping-pipelined", str(server.port), str(burst)])
             piped[name] = (burst / seconds, LAST_BYTES["received"] / seconds / 1e6)
-    res.add(
-        "5 simulator",
-        "sequential Pings/s it answers (a bare socket client)",
-        f"{bare['simulator']:.0f}/s",
-        f"echo server {bare['echo server']:.0f}/s",
-        f"{bare['simulator'] / ours['simulator']:.1f}x amiscript's",
-        "not the bottleneck of 4",
-        verdict(bare["simulator"] > 1.5 * ours["simulator"]),
-    )
     (sim_rate, sim_mbps), (echo_rate, echo_mbps) = piped["simulator"], piped["echo server"]
     res.add(
         "5 simulator",
-        f"pipelined Pings/s it answers ({count * 5} written at once)",
+        f"Pings/s it answers, {count * 5} written at once",
         f"{sim_rate:.0f}/s, {sim_mbps:.1f} MB/s",
         f"echo server {echo_rate:.0f}/s, {echo_mbps:.1f} MB/s",
-        "",
+        f"{sim_rate / ours['simulator']:.1f}x amiscript's",
+        ">= 3x amiscript's sequential rate",
+        verdict(sim_rate >= 3 * ours["simulator"]),
+    )
+    res.add(
+        "5 simulator",
+        "sequential Pings/s it answers a bare socket client",
+        f"{bare['simulator']:.0f}/s",
+        f"echo server {bare['echo server']:.0f}/s",
+        f"{bare['simulator'] / bare['echo server']:.2f}",
         "",
         "",
     )
     res.notes.append(
         "Ratios: benchmark 1 is amiscript's time over expect's (lower is better); 2 and 4, amiscript's "
         "rate over the peer's (higher is better); 3, the parallel run's share of the sequential time; "
-        "5, the simulator's ceiling over amiscript's rate against it. pexpect's best rate at any size is "
+        "5, the simulator's pipelined ceiling over amiscript's sequential rate against it, and its sequential "
+        "rate over the echo server's. pexpect's best rate at any size is "
         "the one compared, which favours it: it slows down as its buffer grows."
     )
 
