@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import re
 import signal
@@ -30,7 +29,6 @@ from amiscript.frontend import opener, parse_target, read_vars_file, simulated_t
 from amiscript.report import HumanReport
 from amiscript.report.json_report import RunEntry, write_report
 from amiscript.script import Script, load_script
-from amiscript.script.lint import lint
 from amiscript.script.model import MAX_SECONDS
 from amiscript.script.template import parse_template
 from amiscript.script.yamlnodes import YList, YMap, YStr, load_yaml_file
@@ -423,6 +421,16 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return code
     _check_declared_somewhere(paths, variables, args.include_path)
     entries: dict[int, RunEntry] = {}
+    loaded: dict[str, Script] = {}
+
+    def load(path: str) -> Script:
+        """Each script is read once for all its targets (a Script is a frozen value)."""
+        if path not in loaded:
+            loaded[path] = load_script(
+                path, include_paths=args.include_path
+            )  # a script with errors raises again for each target
+        return loaded[path]
+
     with _maybe_simulator(args.simulate) as address:
 
         def job_for(index: int, path: str, target: _Target | None) -> Callable[[TextIO, TextIO, threading.Event], int]:
@@ -430,7 +438,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 if args.dry_run:
                     return _dry_run(args, path, target, variables, job_out, job_err)
                 code, entries[index] = _execute(
-                    args, path, target, variables, address, job_out, job_err, strict=False, cancel=cancel
+                    args, path, target, variables, address, job_out, job_err, strict=False, cancel=cancel, load=load
                 )
                 return code
 
@@ -498,6 +506,7 @@ def _execute(
     *,
     strict: bool,
     cancel: threading.Event | None = None,
+    load: Callable[[str], Script] = load_script,
 ) -> tuple[int, RunEntry]:
     """Run one check; errors become its exit status and lines on ``err``, as main() does."""
     label = target.label if target else "(script's connect)"
@@ -505,7 +514,7 @@ def _execute(
     interpreter: Interpreter | None = None
     error: AmiscriptError | None = None
     try:
-        script = load_script(path, include_paths=args.include_path)
+        script = load(path)
         override = _override(script, target, address)
         given = _given(script, target, variables, strict=strict)
         report = HumanReport(out, err, verbose=args.verbose)
@@ -750,6 +759,10 @@ def _maybe_simulator(enabled: bool) -> Iterator[tuple[str, int] | None]:
 
 def _check(paths: Sequence[str], output_format: str, out: TextIO, include_paths: Sequence[str] = ()) -> int:
     """Every problem of every file: errors stop a script from running, warnings do not."""
+    import json  # `check` alone needs these: kept out of a run's start-up
+
+    from amiscript.script.lint import lint
+
     diagnostics: list[Diagnostic] = []
     clean = 0
     paths = _script_paths(paths)

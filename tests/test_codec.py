@@ -241,3 +241,76 @@ def test_follows_takes_privilege_and_actionid_once_so_look_alike_output_stays_ou
     (packet,) = read_all([data], legacy_follows=True)
     assert packet.get_all("ActionID") == ["1"]
     assert packet.get_all("Output") == ["ActionID: in the output"]
+
+
+# Whole packets already buffered are framed in one pass and split into headers only when asked
+# (the fast path); these pin down that it reads every odd input exactly as the line reader does.
+ODD_STREAM = (
+    b"Event: Plain\r\nA: 1\r\n\r\n"
+    b"NoColonFirst\r\nEvent: Second line is the first header\r\n\r\n"
+    b"Event: LF only\nB: 2\n\n"
+    b"Event: mixed\r\nC: 3\n\r\n"
+    b"\r\n\r\n"
+    b"Response: Success\r\nActionID: x\rstill the value\r\r\n\r\n"
+    b"Event: no value\r\nD:\r\nE: \t  tabs and blanks \r\n\r\n"
+    b"junk line only\r\n\r\n"
+    b"event: lower case\r\n\r\n"
+    b"Eventful: not an event\r\n\r\n"
+    b"Response: Follows\r\nPrivilege: Command\r\nActionID: f\r\nraw: output\n\n--END COMMAND--\r\n\r\n"
+    b"Event: \xff\xfe not utf-8 \xe2\x82\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_whole_buffers_read_odd_packets_exactly_as_one_byte_at_a_time(legacy: bool) -> None:
+    whole = read_all([ODD_STREAM], legacy_follows=legacy)
+    assert whole == read_all(one_byte_at_a_time(ODD_STREAM), legacy_follows=legacy)
+    kinds = [event.kind for event in whole if isinstance(event, Packet)]
+    assert kinds[:4] == ["event", "event", "event", "event"]
+    assert kinds[-2] == "response" and kinds[-1] == "event"
+    assert Packet.of(("Eventful", "not an event")).kind == "" and "" in kinds
+    second = whole[1]
+    assert isinstance(second, Packet) and second.headers == (("Event", "Second line is the first header"),)
+
+
+def test_packets_near_the_limits_read_the_same_whole_as_line_by_line() -> None:
+    near = b"Action: Ping\r\nX: " + b"a" * (SERVER_MAX_LINE - 5) + b"\r\n\r\n"  # the X line: exactly the limit
+    over = b"Action: Ping\r\nX: " + b"b" * SERVER_MAX_LINE + b"\r\n\r\n"
+    many = b"".join(b"H%d: v\r\n" % i for i in range(SERVER_MAX_HEADERS + 1)) + b"\r\n"
+    data = near + over + many + b"Action: Ping\r\n\r\n"
+    limits = {"max_line": SERVER_MAX_LINE, "max_headers": SERVER_MAX_HEADERS}
+    whole = read_all([data], **limits)
+    assert whole == read_all(one_byte_at_a_time(data), **limits)
+    assert [type(event) for event in whole] == [Packet, Malformed, Malformed, Packet]
+
+
+def test_take_unread_hands_back_whole_packets_not_yet_taken() -> None:
+    reader = PacketReader()
+    reader.receive_data(b"Event: A\r\n\r\nEvent: B\r\n\r\nEvent: C\r\n")
+    assert reader.next_event() == Packet.of(("Event", "A"))
+    assert reader.take_unread() == b"Event: B\r\n\r\nEvent: C\r\n"
+
+
+def test_a_packet_off_the_wire_equals_and_hashes_as_the_same_headers_built_by_hand() -> None:
+    (packet,) = read_all([b"Response: Success\r\nActionID: 7\r\n\r\n"])
+    built = Packet.of(("Response", "Success"), ("ActionID", "7"))
+    assert packet == built and hash(packet) == hash(built) and repr(packet) == repr(built)
+
+
+@pytest.mark.parametrize("name", CAPTURE_NAMES)
+def test_every_capture_reads_the_same_line_by_line_as_framed_whole(name: str) -> None:
+    # With max_line just above the longest line, every packet of two lines or more is longer
+    # than max_line, which the whole-packet framing leaves to the line reader.
+    data = (CAPTURES / f"{name}.bin").read_bytes()
+    longest = max(len(line) for line in data.split(b"\n")) + 1
+    line_by_line = read_all(one_byte_at_a_time(data), expect_banner=True, max_line=longest + 1)
+    assert line_by_line == read_all([data], expect_banner=True)
+
+
+def test_a_buffer_larger_than_one_framing_pass_reads_the_same_as_small_reads() -> None:
+    packets = [b"Event: E%d\r\nPad: %s\r\n\r\n" % (i, b"p" * (i % 700)) for i in range(2000)]
+    data = b"\r\n".join(packets)  # a blank line between packets too: the line reader's part
+    assert len(data) > 600_000
+    whole = read_all([data])
+    assert whole == read_all([data[i : i + 999] for i in range(0, len(data), 999)])
+    assert len(whole) == 2000 and whole[-1] == Packet.of(("Event", "E1999"), ("Pad", "p" * (1999 % 700)))

@@ -184,3 +184,45 @@ def test_undecodable_bytes_are_replaced_and_split_utf8_sequences_are_joined() ->
         buffer.feed(data[i : i + 1])
     buffer.feed(b"Bad: \xff\xfe\r\n")
     assert buffer.text == "Name: Jürgen\r\nBad: \ufffd\ufffd\r\n"
+
+
+def test_a_long_partial_match_is_not_rescanned_for_every_chunk() -> None:
+    counting = CountingPattern(r"Event: Start[\s\S]*ActionID: done")
+    search = Searcher([counting])  # type: ignore[list-item]
+    buffer = StreamBuffer(max_size=1 << 22)
+    buffer.feed(b"Event: Start\r\n")
+    chunk = b"Event: VarSet\r\nValue: 42\r\n\r\n" * 40  # about 1 KB, a small read
+    for _ in range(2000):
+        buffer.feed(chunk)
+        assert search.search(buffer) is None
+    buffer.feed(b"ActionID: done\r\n")
+    found = None
+    for _ in range(1000):  # more events until the search comes round again
+        found = search.search(buffer)
+        if found:
+            break
+        buffer.feed(chunk)
+    assert found is not None and found.start == 0
+    assert counting.scanned < 5 * buffer.total  # not 2000 rescans of a growing partial match
+
+
+def test_a_long_partial_match_completed_by_the_last_bytes_is_found_once_the_peer_is_quiet() -> None:
+    search = searcher(r"Event: Start[\s\S]*ActionID: done")
+    buffer = StreamBuffer(max_size=1 << 22)
+    buffer.feed(b"Event: Start\r\n" + b"x" * 100_000)
+    assert search.search(buffer) is None
+    buffer.feed(b"ActionID: done\r\n")  # too little new text to search again at once...
+    assert search.search(buffer) is None and search.deferred  # ...so it waits for quiet
+    found = search.settle(buffer)  # the caller settles when the peer goes quiet
+    assert found is not None and found.text.endswith("ActionID: done")
+
+
+def test_settling_without_a_match_keeps_a_pending_partial_match_alive() -> None:
+    search = searcher(r"Event: Start[\s\S]*ActionID: done")
+    buffer = StreamBuffer(max_size=1 << 22)
+    buffer.feed(b"Event: Start\r\n" + b"x" * 100_000)
+    assert search.search(buffer) is None
+    assert search.settle(buffer) is None  # the peer went quiet, nothing complete yet
+    buffer.feed(b"ActionID: done\r\n")
+    found = search.search(buffer)
+    assert found is not None and found.start == 0

@@ -7,10 +7,8 @@ Interpreter, which owns the variables, the session and the handlers.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -53,7 +51,7 @@ LOGOFF_SECONDS = 1.0  # how long an interrupted run waits for the server to take
 
 class AmiSteps(_Base):
     _ids = itertools.count(1)
-    _id_prefix = f"amiscript-{os.getpid()}-{secrets.token_hex(2)}"
+    _id_prefix = f"amiscript-{os.getpid()}-{os.urandom(2).hex()}"
     _logged_in = False  # a `login` step succeeded and no Logoff was sent since
 
     def log_off(self) -> None:
@@ -95,6 +93,8 @@ class AmiSteps(_Base):
                 nonce = challenge.get("Challenge")
                 if not nonce:
                     raise _StepFailed("the server sent no Challenge")
+                import hashlib  # only md5 logins need it: kept out of every run's start-up
+
                 key = hashlib.md5((nonce + secret).encode("utf-8", "surrogateescape")).hexdigest()
                 self.mask.add(key)  # the key proves the secret: never shown either
                 headers = [("Action", "Login"), ("AuthType", "md5"), ("Username", username), ("Key", key), *extra]
@@ -200,15 +200,17 @@ class AmiSteps(_Base):
 
     def _answer_poll(self, inbox: PacketInbox, action_id: str) -> Callable[[bool], Packet | None]:
         def poll(final: bool) -> Packet | None:
-            while (packet := inbox.next_packet()) is not None:
-                if packet.kind == "response":
-                    if _same_id(packet, action_id):
-                        return packet
-                    inbox.strays += 1
-                    self._note(f"ignored a response for another ActionID ({packet.get('ActionID')})")
-                elif packet.kind == "event":
-                    self._keep(inbox, packet)
-            return None
+            dropped = inbox.dropped
+            try:
+                while (packet := inbox.next_answer()) is not None:  # events go to the backlog
+                    if packet.kind == "response":
+                        if _same_id(packet, action_id):
+                            return packet
+                        inbox.strays += 1
+                        self._note(f"ignored a response for another ActionID ({packet.get('ActionID')})")
+                return None
+            finally:
+                self._note_dropped(inbox, dropped)
 
         return poll
 
@@ -232,8 +234,12 @@ class AmiSteps(_Base):
     def _keep(self, inbox: PacketInbox, packet: Packet) -> None:
         before = inbox.dropped
         inbox.keep_event(packet)
-        if inbox.dropped != before and inbox.dropped % 100 == 1:
-            self._note(f"event backlog full ({inbox.backlog_size}): {inbox.dropped} oldest events dropped so far")
+        self._note_dropped(inbox, before)
+
+    def _note_dropped(self, inbox: PacketInbox, before: int) -> None:
+        """A note for the 1st, 101st, 201st… event dropped since ``before``, as they happened."""
+        for count in range(before + 1 + (-before % 100), inbox.dropped + 1, 100):
+            self._note(f"event backlog full ({inbox.backlog_size}): {count} oldest events dropped so far")
 
     def _set_results(self, packet: Packet) -> None:
         self._assign("response", packet.get("Response") or "")

@@ -11,6 +11,11 @@ Rules (Expect's, made to depend as little as possible on how bytes happen to be 
 - each pattern resumes its search where it last could have started to match (the ``regex``
   module's partial matching tells us where), so a pattern is not rescanned over text it has
   already ruled out;
+- a partial match can still be long (``Event: [\\s\\S]*Cause: 16`` over a busy stream), and the
+  regex engine cannot resume one: it is searched again from its start. So while one is
+  pending, the search waits until the text has grown by half the partial's length (or the
+  peer goes quiet, as for a deferred match): each character is then scanned a bounded
+  number of times, not once per chunk;
 - the buffer holds at most about ``max_size`` characters (Expect's ``match_max``): like
   Expect, when it overflows it keeps the newest half, so memory stays flat while a peer
   streams forever and trimming costs amortised constant time per character;
@@ -34,6 +39,8 @@ import regex
 from amiscript.errors import Location
 from amiscript.script.timedregex import Budget
 from amiscript.script.timedregex import search as timed_search
+
+LONG_PARTIAL = 1 << 16  # characters: a partial match longer than this is not searched per chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +74,11 @@ class StreamBuffer:
     def _append(self, text: str) -> None:
         if text:
             self.total += len(text)
-            self._text += text
+            # Appending to a string nothing else refers to can grow it in place (CPython);
+            # `self._text += text` would copy the whole buffer for every chunk.
+            buffered, self._text = self._text, ""
+            buffered += text
+            self._text = buffered
 
     def trim(self) -> None:
         """Past ``max_size``, keep the newest half; called after a search, so a chunk larger
@@ -115,6 +126,8 @@ class Searcher:
         self._locations = list(locations)  # where each pattern was written, for a RegexTimeout
         self._resume = [0] * len(self.patterns)  # absolute positions
         self.deferred = False  # a complete match exists but may still change with more text
+        self._pending_from: int | None = None  # where the earliest partial match starts (absolute)
+        self._searched_to = 0  # the end of the text at the last search (absolute)
 
     def search(self, buffer: StreamBuffer, *, final: bool = False, budget: Budget | None = None) -> Found | None:
         """The winning match, or None: no match yet, or one that is deferred (see ``deferred``).
@@ -123,8 +136,14 @@ class Searcher:
         is taken: partial matches can no longer complete. Raises RegexTimeout when a pattern
         runs past ``budget``.
         """
+        if not final and self._pending_from is not None:
+            pending = self._searched_to - max(self._pending_from, buffer.base)
+            if pending > LONG_PARTIAL and buffer.end - self._searched_to < pending // 2:
+                self.deferred = True  # nothing new enough to search yet; settled when quiet
+                return None
         text = buffer.text
         base = buffer.base
+        self._searched_to = base + len(text)
         best: tuple[int, int, regex.Match[str]] | None = None
         pending: list[tuple[int, int]] = []
         for index, pattern in enumerate(self.patterns):
@@ -132,7 +151,8 @@ class Searcher:
             where = self._locations[index] if index < len(self._locations) else None
             match = timed_search(pattern, text, budget, where, pos=pos, partial=not final)
             if match is None:
-                self._resume[index] = base + len(text)
+                if not final:  # a final search sees no partial matches: where one starts is kept
+                    self._resume[index] = base + len(text)
                 continue
             self._resume[index] = base + match.start()
             if match.partial:
@@ -142,6 +162,7 @@ class Searcher:
             if best is None or key < best[:2]:
                 best = (match.start(), index, match)
         self.deferred = False
+        self._pending_from = base + min(pending)[0] if pending else None
         if best is None:
             buffer.trim()
             return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -14,7 +13,9 @@ MASK = "****"
 class Output(Protocol):
     """Where a run's visible text goes; implemented in ``amiscript.report``.
 
-    Every text handed over is already masked: a reporter never sees a secret.
+    Every text handed over is already masked: a reporter never sees a secret. A reporter may
+    set ``shows_received = False`` when it drops received lines (no -v): the session then skips
+    splitting a fast stream into lines and masking each one, which would dominate its cost.
     """
 
     def print(self, text: str) -> None:
@@ -64,15 +65,17 @@ class Masker:
 
 def _quoted_forms(secret: str) -> dict[str, None]:
     """The secret, and as repr (either quote style), JSON, a regex and one_line show it inside quotes."""
-    forms = (
+    forms = [
         secret,
         repr(secret)[1:-1],
         repr(secret + "'\"")[1:-4],  # repr of a text holding both quotes escapes ' as \'
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
         regex.escape(secret),
         one_line(secret, len(secret))[1:-1],
-    )
+    ]
+    if any(char in '"\\' or not " " <= char <= "~" for char in secret):  # else JSON shows it as it is
+        import json  # kept out of a plain run's start-up
+
+        forms += [json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]]
     return dict.fromkeys(forms)
 
 

@@ -37,7 +37,12 @@ class PacketInbox:
 
     def __post_init__(self) -> None:
         self._reader = PacketReader(expect_banner=self.expect_banner, legacy_follows=True)
-        self.recent: deque[str] = deque(maxlen=5)  # what came last, for a timeout's message
+        self._recent: deque[Packet] = deque(maxlen=5)
+
+    @property
+    def recent(self) -> list[str]:
+        """What came last, for a timeout's message (summarised only when asked: most never are)."""
+        return [_summary(packet) for packet in self._recent]
 
     def feed(self, data: bytes) -> None:
         self._reader.receive_data(data)
@@ -52,7 +57,7 @@ class PacketInbox:
         while True:
             event = self._reader.next_event()
             if isinstance(event, Packet):
-                self.recent.append(_summary(event))
+                self._recent.append(event)
                 return event
             if isinstance(event, Banner):
                 self.banner = event.text
@@ -65,18 +70,28 @@ class PacketInbox:
             assert event in (Signal.NEED_DATA, Signal.END_OF_STREAM)
             return None
 
+    def next_answer(self) -> Packet | None:
+        """Like ``next_packet``, but events go to the backlog on the way: the one loop a step
+        waiting for its answer through a busy PBX's stream of events spends its time in."""
+        while (packet := self.next_packet()) is not None:
+            if packet.kind != "event":
+                return packet
+            self.keep_event(packet)
+        return None
+
     def keep_event(self, packet: Packet) -> None:
-        self.backlog.append(packet)
-        self.backlog_bytes += _size(packet)
-        while len(self.backlog) > self.backlog_size or (self.backlog_bytes > BACKLOG_BYTES and len(self.backlog) > 1):
-            self.backlog_bytes -= _size(self.backlog.popleft())
+        backlog = self.backlog
+        backlog.append(packet)
+        self.backlog_bytes += packet.size
+        while len(backlog) > self.backlog_size or (self.backlog_bytes > BACKLOG_BYTES and len(backlog) > 1):
+            self.backlog_bytes -= backlog.popleft().size
             self.dropped += 1
 
     def take_from_backlog(self, wanted: Callable[[Packet], bool]) -> Packet | None:
         for index, packet in enumerate(self.backlog):
             if wanted(packet):
                 del self.backlog[index]
-                self.backlog_bytes -= _size(packet)
+                self.backlog_bytes -= packet.size
                 return packet
         return None
 
@@ -84,7 +99,7 @@ class PacketInbox:
         """Events a step took but did not use (a wait_event that timed out) go back, in order."""
         for packet in reversed(packets):
             self.backlog.appendleft(packet)
-            self.backlog_bytes += _size(packet)
+            self.backlog_bytes += packet.size
 
     def skip_banner(self) -> None:
         self._reader.skip_banner()
@@ -104,10 +119,6 @@ def _summary(packet: Packet) -> str:
     first = " ".join(f"{name}: {value}" for name, value in packet.headers[:1])
     action_id = packet.get("ActionID")
     return f"{first} (ActionID {action_id})" if action_id else first or "(empty packet)"
-
-
-def _size(packet: Packet) -> int:
-    return sum(len(name) + len(value) + 4 for name, value in packet.headers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ import io
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -49,6 +48,9 @@ def run_jobs(
     start, running ones see the cancel flag within a fraction of a second and unwind, closing
     their connections and reaping what they spawned; then the interrupt goes on up.
     """
+    # Only a run of several checks needs threads: kept out of a single run's start-up.
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     cancel = threading.Event()
 
     def one(job: Job) -> Outcome:

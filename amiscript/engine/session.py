@@ -73,6 +73,7 @@ class Session:
         self._cutting_line = False  # the line being logged passed LOG_LINE_MAX: drop the rest of it
         # surrogateescape keeps each byte that is not UTF-8, so -v can show it as it came (\xe9)
         self._log_decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self._shows_received: bool = getattr(output, "shows_received", True)
 
     # -- connection ------------------------------------------------------------------------
 
@@ -232,7 +233,8 @@ class Session:
             if self._packets is not None:
                 self._packets.skip_banner()  # raw expects are reading the start of the stream
             self.text.feed(data)
-        self._log(data)
+        if self._shows_received:
+            self._log(data)
 
     def _end(self) -> None:
         if self.eof:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 
 from amiscript.errors import Location, ScriptError, UsageError
@@ -22,6 +21,8 @@ def resolve_variables(
     for name in given:
         if name not in known:
             declared = [spec.name for spec in script.vars]
+            import difflib  # only a misspelling needs it: kept out of every run's start-up
+
             close = difflib.get_close_matches(name, declared, n=1)
             raise UsageError(
                 f"variable {name!r} was given (--var or --vars-file) but {script.path} declares no such variable"

@@ -14,19 +14,49 @@ class Banner:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
 class Packet:
     """One AMI message: headers in the order they came, names as written.
 
     Header names compare case-insensitively (Asterisk does), and the same name may repeat
     (``Output:`` once per CLI line), so this is a tuple of pairs rather than a dict.
+
+    A value: immutable, compared and hashed by its headers. A packet read off the wire
+    (``from_wire``) keeps its bytes and splits them into headers only when first asked: a
+    client waiting for one answer through a flood of events reads each event's first line
+    (``kind``) and nothing more, which is most of what keeping up with a busy PBX takes.
     """
 
-    headers: tuple[tuple[str, str], ...]
+    __slots__ = ("_headers", "_kind", "_raw", "size")
+
+    def __init__(self, headers: tuple[tuple[str, str], ...]) -> None:
+        self._headers: tuple[tuple[str, str], ...] | None = headers
+        self._raw: bytes | None = None
+        self._kind: str | None = None
+        self.size = sum(len(name) + len(value) + 4 for name, value in headers)
+        """Roughly how many bytes it takes on the wire (for memory bounds); read-only."""
+
+    @classmethod
+    def from_wire(cls, raw: bytes, kind: str | None = None) -> Packet:
+        """A packet from the lines of ``raw`` (each ending in LF, one CR before it dropped), read
+        as the codec reads them: a line without a colon is skipped, blanks after the colon too.
+        ``kind``, if the reader already knows it."""
+        packet = cls.__new__(cls)
+        packet._headers = None
+        packet._raw = raw
+        packet._kind = kind
+        packet.size = len(raw)
+        return packet
 
     @classmethod
     def of(cls, *pairs: tuple[str, str]) -> Packet:
         return cls(tuple(pairs))
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = split_headers(self._raw or b"")
+        return headers
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first header called ``name`` (any case), as Asterisk's astman_get_header."""
@@ -46,9 +76,26 @@ class Packet:
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.headers)
 
+    def __eq__(self, other: object) -> bool:
+        return self.headers == other.headers if isinstance(other, Packet) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.headers)
+
+    def __repr__(self) -> str:
+        return f"Packet(headers={self.headers!r})"
+
     @property
     def kind(self) -> str:
         """``response``, ``event`` or ``action`` from the first header; ``""`` if none of those."""
+        kind = self._kind
+        if kind is None:
+            kind = self._kind = self._first_header_kind()
+        return kind
+
+    def _first_header_kind(self) -> str:
+        if self._raw is not None and (kind := kind_of_first_line(self._raw)) is not None:
+            return kind
         if not self.headers:
             return ""
         first = self.headers[0][0].lower()
@@ -56,6 +103,32 @@ class Packet:
 
     def with_header(self, name: str, value: str) -> Packet:
         return Packet((*self.headers, (name, value)))
+
+
+_KINDS = {b"response": "response", b"event": "event", b"action": "action"}
+
+
+def kind_of_first_line(raw: bytes) -> str | None:
+    """A packet's kind from its first line, or None if that line has no colon (it is then not
+    the first header, and only splitting all of them tells)."""
+    colon = raw.find(b":", 0, 9)
+    if colon > 0 and raw.find(b"\n", 0, colon) < 0:
+        return _KINDS.get(raw[:colon].lower(), "")
+    return None if raw.find(b":", 0, raw.find(b"\n")) < 0 else ""
+
+
+def split_headers(raw: bytes) -> tuple[tuple[str, str], ...]:
+    """The headers of a packet's lines, by the codec's rules (see ``Packet.from_wire``)."""
+    # Decoding once is the same as decoding each part: the cuts are at ASCII bytes, which are
+    # never inside a UTF-8 sequence, and surrogateescape keeps every other byte as it was.
+    headers = []
+    for line in raw.decode("utf-8", "surrogateescape").split("\n"):
+        name, colon, value = line.partition(":")
+        if colon:
+            if value.endswith("\r"):
+                value = value[:-1]
+            headers.append((name, value.lstrip(" \t")))
+    return tuple(headers)
 
 
 class Problem(Enum):

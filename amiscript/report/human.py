@@ -20,6 +20,10 @@ class HumanReport:
         self._stderr = stderr
         self.verbose = verbose
 
+    @property
+    def shows_received(self) -> bool:
+        return self.verbose
+
     def print(self, text: str) -> None:
         self._write(self._stdout, text)
 

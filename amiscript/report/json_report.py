@@ -14,7 +14,6 @@ Every text in it was masked before it got here.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +123,8 @@ def write_report(path: str, runs: list[RunEntry], started: float) -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "runs": [run.as_json() for run in runs],
     }
+    import json  # only --json needs it: kept out of every run's start-up
+
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(document, handle, indent=2, ensure_ascii=False)
         handle.write("\n")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import regex
 
 from amiscript.errors import Location, ScriptError, ScriptErrors
-from amiscript.script.expr import Expression, parse_expression
 from amiscript.script.model import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_EVENT_BACKLOG,
@@ -64,6 +62,9 @@ from amiscript.script.schema import (
 )
 from amiscript.script.template import NAME, Template, Value, parse_template
 from amiscript.script.yamlnodes import YList, YMap, YNode, YStr, describe, load_yaml_file, parse_yaml
+
+if TYPE_CHECKING:  # the expression language loads only for scripts that use it (assert, until)
+    from amiscript.script.expr import Expression
 
 AUTH_METHODS = ("plain", "md5")
 # Variables every AMI step sets: the answer's Response, Message, Output text, and why it failed.
@@ -786,6 +787,8 @@ class _Builder:
         return str(name)
 
     def expression(self, node: YNode, what: str) -> Expression:
+        from amiscript.script.expr import parse_expression  # only assert and until need the language
+
         value = self.text(node, what)
         expression = parse_expression(str(value), value.location)
         self.expressions.append(expression)
@@ -943,5 +946,7 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     choices = list(choices)
     if ALIASES.get(word) in choices:
         return f"did you mean {ALIASES[word]!r}?"
+    import difflib  # only a misspelling needs it: kept out of every run's start-up
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else ""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from amiscript.errors import Location
-from amiscript.script.expr import Expression
 from amiscript.script.ranges import Range
 from amiscript.script.template import Template
+
+if TYPE_CHECKING:  # the expression language loads only for scripts that use it (assert, until)
+    from amiscript.script.expr import Expression
 
 DEFAULT_TIMEOUT = 10.0  # Expect's default
 DEFAULT_CONNECT_TIMEOUT = 10.0

@@ -8,7 +8,6 @@ scalar as the text the author typed and decides itself what is a number.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 Json = dict[str, Any]
@@ -395,4 +394,6 @@ def schema() -> Json:
 
 
 def schema_text() -> str:
+    import json  # only `amiscript schema` needs it: kept out of a run's start-up
+
     return json.dumps(schema(), indent=2, ensure_ascii=False) + "\n"

@@ -9,12 +9,16 @@ error naming both places, and aliases count toward a node budget so an alias bom
 
 from __future__ import annotations
 
+import contextlib
 import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from amiscript.errors import Location, ScriptError
 
@@ -51,13 +55,10 @@ class YList(list):  # type: ignore[type-arg]
 YNode = YStr | YMap | YList
 
 
-class _PlainLoader(yaml.SafeLoader):
-    """A loader with no implicit type resolution: every plain scalar is tagged str.
-
-    It counts nodes and nesting as it composes them, so a file of many tiny nodes (``[x, x,
+class _Limited:
+    """Counts nodes and nesting as they are composed, so a file of many tiny nodes (``[x, x,
     …]``) or of ``[[[[…`` is refused at the limit, before PyYAML spends seconds and hundreds of
-    MB on the rest (or runs out of stack).
-    """
+    MB on the rest (or runs out of stack). A mixin for both loaders below, ahead of Composer."""
 
     composed = 0
     depth = 0
@@ -65,14 +66,18 @@ class _PlainLoader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         self.composed += 1
         if self.composed > MAX_NODES:
-            raise _OverLimit(_TOO_MANY, self.peek_event().start_mark)
+            raise _OverLimit(_TOO_MANY, self.peek_event().start_mark)  # type: ignore[attr-defined]
         if self.depth >= MAX_DEPTH:
-            raise _OverLimit(_TOO_DEEP, self.peek_event().start_mark)
+            raise _OverLimit(_TOO_DEEP, self.peek_event().start_mark)  # type: ignore[attr-defined]
         self.depth += 1
         try:
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)  # type: ignore[misc,no-any-return]
         finally:
             self.depth -= 1
+
+
+class _PlainLoader(_Limited, yaml.SafeLoader):
+    """PyYAML's own parser with no implicit type resolution: every plain scalar is tagged str."""
 
 
 class _OverLimit(Exception):
@@ -86,6 +91,24 @@ _TOO_DEEP = f"YAML nested deeper than {MAX_DEPTH} levels; refusing to load"
 
 
 _PlainLoader.yaml_implicit_resolvers = {}
+
+try:  # libyaml's parser, where PyYAML was built with it: parsing a script is then ~5x faster
+    from yaml._yaml import CParser
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    _FastLoader: type | None = None
+else:
+
+    class _FastLoader(_Limited, Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc]
+        """libyaml's parser under PyYAML's own composer (plain Python recursion, so deep nesting
+        still ends in RecursionError rather than in C), with no implicit type resolution."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    _FastLoader.yaml_implicit_resolvers = {}
 
 
 @dataclass
@@ -135,7 +158,13 @@ def _read_limited(path: Path, name: str) -> bytes:
 
 def parse_yaml(text: str, name: str) -> YNode:
     try:
-        nodes = list(yaml.compose_all(text, Loader=_PlainLoader))
+        nodes = None
+        if _FastLoader is not None and "\t" not in text:  # libyaml takes tabs PyYAML refuses
+            # Anything libyaml refuses is parsed again by PyYAML, whose messages the errors quote.
+            with contextlib.suppress(yaml.YAMLError, UnicodeError):
+                nodes = list(yaml.compose_all(text, Loader=_FastLoader))
+        if nodes is None:
+            nodes = list(yaml.compose_all(text, Loader=_PlainLoader))
     except yaml.MarkedYAMLError as exc:
         problem = (exc.problem or "invalid YAML").replace("'<stream end>'", "the end of the file")
         mark = exc.problem_mark
@@ -207,7 +236,7 @@ def _build(node: yaml.Node, name: str, budget: _Budget, depth: int) -> YNode:
         scalar = YStr(node.value)
         scalar.location = where
         scalar.quoted = node.style in ("'", '"', "|", ">")
-        scalar.style = node.style
+        scalar.style = node.style or None  # libyaml says "" for plain
         return scalar
     if isinstance(node, yaml.SequenceNode):
         items = YList(_build(item, name, budget, depth + 1) for item in node.value)
