@@ -11,7 +11,6 @@ import io
 import os
 import re
 import signal
-import ssl
 import sys
 import threading
 import time
@@ -19,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from amiscript import __version__
 from amiscript.engine import Interpreter, TargetOverride
@@ -33,6 +32,9 @@ from amiscript.script.model import MAX_SECONDS
 from amiscript.script.template import parse_template
 from amiscript.script.yamlnodes import YList, YMap, YStr, load_yaml_file
 from amiscript.transports.base import TlsOptions
+
+if TYPE_CHECKING:
+    import ssl
 
 PROG = "amiscript"
 EXIT_INTERRUPTED = 130
@@ -881,6 +883,8 @@ def _server_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
         if args.tls_key or args.tls_client_ca:
             raise UsageError("simulate: --tls-key and --tls-client-ca go with --tls-cert FILE")
         return None
+    import ssl  # a run that needs no TLS does not pay for loading OpenSSL
+
     from amiscript.sim.server import server_context
 
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from amiscript.engine import TargetOverride
 from amiscript.errors import ScriptError, TransportError, UsageError
@@ -59,6 +58,8 @@ DEFAULT_PORTS = {"tls": 5039}  # Asterisk's AMI-over-TLS port; plain AMI's 5038 
 def parse_target(url: str, *, scheme_only: bool = False) -> TargetOverride:
     """tcp://HOST:PORT, tls://HOST[:PORT] or telnet://HOST:PORT; with --simulate the scheme alone will do."""
     expected = f"--target {url!r}: expected tcp://HOST:PORT, tls://HOST[:PORT] or telnet://HOST:PORT"
+    from urllib.parse import urlsplit  # only --target needs it (and its ipaddress import)
+
     parts = urlsplit(url)
     if "@" in parts.netloc:
         # a password here would be ignored, then shown in every label and report: refuse, masked

@@ -15,7 +15,7 @@ from amiscript.sim import SimConfig, Simulator, default_config
 VMCOUNT = str(Path(__file__).resolve().parents[1] / "scripts" / "vmcount.yaml")
 
 # Each is needed only by: a parallel run, --json/check, a misspelling, an md5 login, the
-# simulator, `check`, assert/until expressions, a spawn or telnet transport, --junit.
+# simulator, `check`, assert/until expressions, a spawn or telnet transport, --junit, TLS.
 NOT_AT_START_UP = (
     "concurrent.futures",
     "logging",
@@ -30,6 +30,7 @@ NOT_AT_START_UP = (
     "amiscript.script.expr",
     "amiscript.transports.spawn",
     "amiscript.report.junit",
+    "ssl",
 )
 
 RUN_AND_LIST_MODULES = """
