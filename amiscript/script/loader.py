@@ -426,22 +426,9 @@ class _Builder:
                 hint=f"choose one of: {', '.join(TRANSPORTS)}",
             )
         spawn = transport.raw == "spawn"
-        if transport.is_literal and not spawn:
-            for key in SPAWN_KEYS:
-                if key in conn:
-                    raise ScriptError(
-                        f"`{key}` is only for `transport: spawn`",
-                        conn.key_locations[key],
-                        hint="remove it, or set `transport: spawn`",
-                    )
-        if transport.is_literal and transport.raw != "tls":
-            for key in TLS_KEYS:
-                if key in conn:
-                    raise ScriptError(
-                        f"`{key}` is only for `transport: tls`",
-                        conn.key_locations[key],
-                        hint="remove it, or set `transport: tls`",
-                    )
+        if transport.is_literal:
+            _only_for(conn, "spawn", SPAWN_KEYS, transport.raw)
+            _only_for(conn, "tls", TLS_KEYS, transport.raw)
         tls = tuple((key, self.template(conn[key], f"connect {key}")) for key in TLS_KEYS if key in conn)
         if "key" in conn and "cert" not in conn:
             raise ScriptError(
@@ -913,6 +900,19 @@ class _Builder:
 
 
 _DIGITS = regex.compile(r"[0-9]{1,10}")
+
+
+def _only_for(conn: YMap, transport: str, keys: Iterable[str], chosen: str) -> None:
+    """A key of one transport (spawn's `command:`, TLS's `cacert:`) under another is a mistake."""
+    if chosen == transport:
+        return
+    for key in keys:
+        if key in conn:
+            raise ScriptError(
+                f"`{key}` is only for `transport: {transport}`",
+                conn.key_locations[key],
+                hint=f"remove it, or set `transport: {transport}`",
+            )
 
 
 def _column_of(node: YNode, offset: int | None) -> Location:
