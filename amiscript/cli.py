@@ -26,14 +26,13 @@ from amiscript import __version__
 from amiscript.engine import Interpreter, TargetOverride
 from amiscript.engine.runner import RESULTS, Job, Outcome, run_jobs, summary_table, worst
 from amiscript.errors import AmiscriptError, Diagnostic, ScriptError, ScriptErrors, TransportError, UsageError
-from amiscript.frontend import opener, parse_target, read_vars_file, simulated_target
+from amiscript.frontend import given_values, opener, parse_target, read_vars_file, simulated_target
 from amiscript.report import HumanReport
 from amiscript.report.json_report import RunEntry, write_report
 from amiscript.script import Script, load_script
 from amiscript.script.lint import lint
 from amiscript.script.model import MAX_SECONDS
-from amiscript.script.template import parse_template
-from amiscript.script.yamlnodes import YList, YMap, YStr, load_yaml_file
+from amiscript.script.yamlnodes import YList, YMap, load_yaml_file
 from amiscript.transports.base import TlsOptions
 
 PROG = "amiscript"
@@ -704,11 +703,12 @@ def _read_inventory(path: str, *, scheme_only: bool) -> list[_Target]:
         if given is not None:
             if not isinstance(given, YMap):
                 raise ScriptError("a target's vars are a mapping of names to values", given.location)
-            for var, value in given.items():
-                if not isinstance(value, YStr):
-                    raise ScriptError(f"variable {var!r} must be text", value.location)
-                values[var] = parse_template(str(value), value.location).render({}, environ=os.environ)
-        targets.append(_Target(name, parse_target(url, scheme_only=scheme_only), values))
+            values = given_values(given)
+        try:
+            override = parse_target(url, scheme_only=scheme_only, given_as="url")
+        except UsageError as exc:
+            raise ScriptError(exc.message, entry["url"].location) from None
+        targets.append(_Target(name, override, values))
     return targets
 
 
