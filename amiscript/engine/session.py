@@ -9,6 +9,7 @@ It never looks at which transport it has.
 from __future__ import annotations
 
 import codecs
+import re
 import threading
 from collections.abc import Callable
 from enum import Enum
@@ -23,6 +24,11 @@ from amiscript.transports.base import Target, Transport
 T = TypeVar("T")
 SETTLE_SECONDS = 0.05  # quiet time after which a match that might still grow is taken
 LOG_LINE_MAX = 1 << 16  # -v shows at most this much of one received line: a peer may send one without end
+# The AMI banner opens the stream; through telnet it follows the client's own few lines.
+AMI_BANNER = re.compile(rb"(?:^|\n)Asterisk Call Manager/")
+GREETING_BYTES = 4096
+# Login and Logoff as any send writes them, so that raw `send` text counts as well as `login:`
+LOGIN_OR_LOGOFF = re.compile(rb"^[ \t]*action[ \t]*:[ \t]*(login|logoff)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 
 
 class Cancelled(Exception):
@@ -69,6 +75,9 @@ class Session:
         self.eof = False
         self._received = 0
         self.recorder: Callable[[str, bytes], None] | None = None  # every byte, each way (--transcript)
+        self.speaks_ami = False  # the peer greeted with the AMI banner, or took a `login` step
+        self.logged_in = False  # a Login action was sent (step or raw text) and no Logoff since
+        self._greeting = b""
         self._partial_line = ""
         self._cutting_line = False  # the line being logged passed LOG_LINE_MAX: drop the rest of it
         # surrogateescape keeps each byte that is not UTF-8, so -v can show it as it came (\xe9)
@@ -109,6 +118,8 @@ class Session:
             self.lose(exc)
             raise
         self._sending = False
+        for said in LOGIN_OR_LOGOFF.finditer(data):
+            self.logged_in = said.group(1).lower() == b"login"
 
     def farewell(self, data: bytes, shown: str, timeout: float) -> bool:
         """On the way out of an interrupted run: send ``data`` if the connection is open and
@@ -223,6 +234,9 @@ class Session:
             self._deliver(data)
 
     def _deliver(self, data: bytes) -> None:
+        if not self.speaks_ami and self._received < GREETING_BYTES:
+            self._greeting = (self._greeting + data)[:GREETING_BYTES]
+            self.speaks_ami = AMI_BANNER.search(self._greeting) is not None
         self._received += len(data)
         if self.recorder is not None:
             self.recorder("received", data)
