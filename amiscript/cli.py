@@ -25,6 +25,7 @@ from typing import TextIO
 from amiscript import __version__
 from amiscript.engine import Interpreter, TargetOverride
 from amiscript.engine.runner import RESULTS, Job, Outcome, run_jobs, summary_table, worst
+from amiscript.engine.session import Cancelled
 from amiscript.errors import AmiscriptError, Diagnostic, ScriptError, ScriptErrors, TransportError, UsageError
 from amiscript.frontend import given_values, opener, parse_target, read_vars_file, simulated_target
 from amiscript.report import HumanReport
@@ -408,38 +409,69 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError("--format nagios checks one script against one target (no --dry-run)")
         with _maybe_simulator(args.simulate) as address:
             return _run_nagios(args, paths[0], targets[0] if targets else None, variables, address, out, err)
-    if single:
-        target = targets[0] if targets else None
-        if args.dry_run:
-            return _dry_run(args, paths[0], target, variables, out)
-        with _maybe_simulator(args.simulate) as address:
-            if args.json is None and args.junit is None:  # the common case: output streams straight through
-                return _execute(args, paths[0], target, variables, address, out, err, strict=True)[0]
-            tee_out, tee_err = _Tee(out), _Tee(err)
-            code, entry = _execute(args, paths[0], target, variables, address, tee_out, tee_err, strict=True)
-            entry.stdout, entry.stderr = tee_out.text(), tee_err.text()
-        _write_reports(args, [entry], started)
-        return code
-    _check_declared_somewhere(paths, variables, args.include_path)
+    if single and args.dry_run:
+        return _dry_run(args, paths[0], targets[0] if targets else None, variables, out)
+    if not single:
+        _check_declared_somewhere(paths, variables, args.include_path)
+    pairs = [(path, target) for path in paths for target in (targets or [None])]
     entries: dict[int, RunEntry] = {}
+    try:
+        if single:
+            return _run_one(args, *pairs[0], variables, entries, started, out, err)
+        return _run_many(args, pairs, variables, entries, started, out, err)
+    except (KeyboardInterrupt, Terminated) as stop:
+        # CI reads the reports: an interrupted run must not leave the previous run's result there
+        code = EXIT_INTERRUPTED if isinstance(stop, KeyboardInterrupt) else EXIT_TERMINATED
+        _write_reports(args, _stopped(pairs, entries, code), started)
+        raise
+
+
+def _run_one(
+    args: argparse.Namespace,
+    path: str,
+    target: _Target | None,
+    variables: dict[str, str],
+    entries: dict[int, RunEntry],
+    started: float,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    with _maybe_simulator(args.simulate) as address:
+        if args.json is None and args.junit is None:  # the common case: output streams straight through
+            return _execute(args, path, target, variables, address, out, err, entries, 0, strict=True)
+        tee_out, tee_err = _Tee(out), _Tee(err)
+        try:
+            code = _execute(args, path, target, variables, address, tee_out, tee_err, entries, 0, strict=True)
+        finally:
+            if 0 in entries:
+                entries[0].stdout, entries[0].stderr = tee_out.text(), tee_err.text()
+    _write_reports(args, [entries[0]], started)
+    return code
+
+
+def _run_many(
+    args: argparse.Namespace,
+    pairs: list[tuple[str, _Target | None]],
+    variables: dict[str, str],
+    entries: dict[int, RunEntry],
+    started: float,
+    out: TextIO,
+    err: TextIO,
+) -> int:
     with _maybe_simulator(args.simulate) as address:
 
         def job_for(index: int, path: str, target: _Target | None) -> Callable[[TextIO, TextIO, threading.Event], int]:
             def job(job_out: TextIO, job_err: TextIO, cancel: threading.Event) -> int:
                 if args.dry_run:
                     return _dry_run(args, path, target, variables, job_out, job_err)
-                code, entries[index] = _execute(
-                    args, path, target, variables, address, job_out, job_err, strict=False, cancel=cancel
-                )
-                return code
+                return _execute(
+                    args, path, target, variables, address, job_out, job_err, entries, index, strict=False,
+                    cancel=cancel,
+                )  # fmt: skip
 
             return job
 
-        pairs = [(path, target) for path in paths for target in (targets or [None])]
-        jobs = [
-            Job(path, target.label if target else "(script's connect)", job_for(index, path, target))
-            for index, (path, target) in enumerate(pairs)
-        ]
+        jobs = [Job(path, _label(target), job_for(index, path, target)) for index, (path, target) in enumerate(pairs)]
         outcomes = run_jobs(jobs, args.jobs, _progress(err, len(jobs)))
     for outcome in outcomes:
         out.write(f"--- {outcome.job.script} @ {outcome.job.target}: {outcome.result} ({outcome.seconds:.2f} s)\n")
@@ -451,6 +483,19 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             entries[index].stdout, entries[index].stderr = outcome.stdout, outcome.stderr
     _write_reports(args, [entries[index] for index in sorted(entries)], started)
     return worst(outcomes)
+
+
+def _stopped(pairs: list[tuple[str, _Target | None]], entries: dict[int, RunEntry], code: int) -> list[RunEntry]:
+    """Every run of an interrupted invocation: those that ended as they ended, the others (cut
+    short, or never started) as interrupted or terminated."""
+    result = RESULTS[code]
+    runs = []
+    for index, (path, target) in enumerate(pairs):
+        entry = entries.get(index) or RunEntry(path, _label(target), result, code, 0.0, None)
+        if entry.exit_code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            entry.result, entry.exit_code = result, code  # a parallel job only saw the cancel
+        runs.append(entry)
+    return runs
 
 
 def _tls_options(args: argparse.Namespace, err: TextIO) -> TlsOptions:
@@ -494,15 +539,29 @@ def _execute(
     address: tuple[str, int] | None,
     out: TextIO,
     err: TextIO,
+    entries: dict[int, RunEntry],
+    index: int,
     *,
     strict: bool,
     cancel: threading.Event | None = None,
-) -> tuple[int, RunEntry]:
-    """Run one check; errors become its exit status and lines on ``err``, as main() does."""
-    label = target.label if target else "(script's connect)"
+) -> int:
+    """Run one check; errors become its exit status and lines on ``err``, as main() does. Its
+    report entry goes into ``entries[index]``, also when Ctrl-C, SIGTERM or a cancel stops it."""
     started = time.monotonic()
     interpreter: Interpreter | None = None
     error: AmiscriptError | None = None
+
+    def entry(code: int) -> RunEntry:
+        return RunEntry(
+            path,
+            _label(target),
+            RESULTS.get(code, f"exit {code}"),
+            code,
+            time.monotonic() - started,
+            {"message": error.message, "location": str(error.location) if error.location else None} if error else None,
+            interpreter.records if interpreter is not None else [],
+        )
+
     try:
         script = load_script(path, include_paths=args.include_path)
         override = _override(script, target, address)
@@ -515,16 +574,15 @@ def _execute(
     except AmiscriptError as exc:
         error = exc
         code = _report_error(exc, err)
-    entry = RunEntry(
-        path,
-        label,
-        RESULTS.get(code, f"exit {code}"),
-        code,
-        time.monotonic() - started,
-        {"message": error.message, "location": str(error.location) if error.location else None} if error else None,
-        interpreter.records if interpreter is not None else [],
-    )
-    return code, entry
+    except (KeyboardInterrupt, Terminated, Cancelled) as stop:
+        entries[index] = entry(EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED)
+        raise
+    entries[index] = entry(code)
+    return code
+
+
+def _label(target: _Target | None) -> str:
+    return target.label if target else "(script's connect)"
 
 
 def _run_with_transcript(interpreter: Interpreter, path: str) -> int:
