@@ -393,13 +393,13 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--timeout must be greater than 0 and at most {MAX_SECONDS:g} seconds, not {args.timeout:g}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    args.tls = _tls_options(args, err)
     paths = _script_paths(args.scripts)
     variables = read_vars_file(args.vars_file) if args.vars_file else {}
     variables.update(_parse_vars(args.var))
     targets = [_Target(url, parse_target(url, scheme_only=args.simulate), {}) for url in args.target]
     if args.inventory:
         targets += _read_inventory(args.inventory, scheme_only=args.simulate)
+    args.tls = _tls_options(args, err, used=lambda: _may_use_tls(args, paths, targets))
     started = time.time()
     single = len(paths) == 1 and len(targets) <= 1
     if args.transcript is not None and not single:
@@ -498,18 +498,50 @@ def _stopped(pairs: list[tuple[str, _Target | None]], entries: dict[int, RunEntr
     return runs
 
 
-def _tls_options(args: argparse.Namespace, err: TextIO) -> TlsOptions:
-    """The TLS options of the command line; their files are checked now, before any connection."""
+def _tls_options(args: argparse.Namespace, err: TextIO, *, used: Callable[[], bool] = lambda: True) -> TlsOptions:
+    """The TLS options of the command line; their files are checked now, before any connection.
+    ``used()`` tells whether any connection may be TLS: if none is, one warning says the options
+    apply to nothing (instead of the --insecure warning, or silence)."""
     options = TlsOptions(args.cacert, args.cert, args.key, args.server_name, args.insecure)
-    if options.insecure:
-        from amiscript.transports.tls import INSECURE_WARNING
-
-        err.write(f"{PROG}: {INSECURE_WARNING}\n")
     if options.cacert or options.cert or options.key:
         from amiscript.transports.tls import client_context
 
         client_context(options)
+    if options == TlsOptions():
+        return options
+    if not used():
+        named = {"--cacert": options.cacert, "--cert": options.cert, "--key": options.key}
+        named |= {"--server-name": options.server_name, "--insecure": options.insecure}
+        given = [option for option, value in named.items() if value]
+        why = (
+            "the built-in simulator speaks plain TCP"
+            if args.simulate
+            else "no target or script connects with TLS (tls:// or `transport: tls`)"
+        )
+        err.write(f"{PROG}: warning: {' '.join(given)}: not used: {why}\n")
+    elif options.insecure:
+        from amiscript.transports.tls import INSECURE_WARNING
+
+        err.write(f"{PROG}: {INSECURE_WARNING}\n")
     return options
+
+
+def _may_use_tls(args: argparse.Namespace, paths: Sequence[str], targets: Sequence[_Target]) -> bool:
+    """Whether a run may connect over TLS, as far as the command line and the scripts tell: a
+    target's scheme decides; without targets, each script's `connect:` (a transport written with
+    variables, or a script that does not load, counts as maybe)."""
+    if args.simulate:
+        return False
+    if targets:
+        return any(target.override.transport == "tls" for target in targets)
+    for path in paths:
+        try:
+            spec = load_script(path, include_paths=args.include_path).connect
+        except AmiscriptError:
+            return True  # its own run reports the problem
+        if spec is not None and (not spec.transport.is_literal or spec.transport.raw == "tls"):
+            return True
+    return False
 
 
 def _write_reports(args: argparse.Namespace, entries: list[RunEntry], started: float) -> None:

@@ -173,6 +173,34 @@ def test_insecure_skips_verification_and_says_so_on_stderr(login: str, tls_sim: 
     assert "NOT verified" in warning[0]
 
 
+def test_insecure_on_a_simulated_run_says_once_that_it_is_not_used_instead_of_warning_of_danger() -> None:
+    result = amiscript("run", VMCOUNT, "--var", "mailbox=123@default", "--simulate", "--insecure")
+    assert (result.returncode, result.stdout) == (0, BOOK_SESSION)
+    assert result.stderr == "amiscript: warning: --insecure: not used: the built-in simulator speaks plain TCP\n"
+
+
+def test_tls_options_with_only_plain_targets_say_once_that_they_apply_to_nothing(pki: Pki, tmp_path: Path) -> None:
+    script = tmp_path / "plain.yaml"
+    script.write_text(LOGIN.replace("'5038'", "'1'"))  # nothing listens on port 1
+    for target in (["--target", "tcp://127.0.0.1:1"], []):  # a tcp:// target, or the script's own tcp connect
+        result = amiscript("run", str(script), *target, "--cacert", pki.cacert, "--server-name", "pbx", "--insecure")
+        assert result.returncode == 3
+        warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+        assert warnings == [
+            "amiscript: warning: --cacert --server-name --insecure: not used: no target or script connects with TLS "
+            "(tls:// or `transport: tls`)"
+        ]
+
+
+def test_insecure_with_a_script_that_connects_with_tls_still_warns_that_nothing_is_verified(
+    pki: Pki, tmp_path: Path, tls_sim: int
+) -> None:
+    shutil.copy(pki.cacert, tmp_path / "ca.pem")
+    result = amiscript("run", tls_script(tmp_path, tls_sim), "--insecure")
+    assert result.returncode == 0
+    assert result.stderr.startswith("amiscript: warning: --insecure: the AMI server's TLS certificate is NOT verified")
+
+
 def test_a_simulator_that_requires_a_client_certificate_accepts_ours_and_refuses_none(pki: Pki, login: str) -> None:
     context = server_context(pki.server_cert, pki.server_key, client_ca=pki.cacert)
     with Simulator(_fast_config(), port=0, tls=context) as server:
@@ -395,6 +423,16 @@ def test_an_unusable_certificate_file_is_a_usage_error_before_connecting(
     assert expected in line and str(path) in line
 
 
+def test_a_key_given_as_cacert_is_named_as_a_key_not_a_mismatch(pki: Pki, login: str) -> None:
+    result = amiscript("run", login, "--target", "tls://127.0.0.1:1", "--cacert", pki.server_key)
+    assert result.returncode == 2
+    line = first_error_line(result)
+    assert (
+        f"cannot use the CA certificate file {pki.server_key!r}: it holds a private key, not a CA certificate" in line
+    )
+    assert "does not match" not in line
+
+
 def test_a_tls_target_without_a_port_uses_asterisks_tls_port_5039() -> None:
     assert (parse_target("tls://pbx.example.net").port, parse_target("tls://pbx.example.net:6000").port) == (5039, 6000)
 
@@ -433,6 +471,15 @@ def test_a_missing_cacert_file_in_the_script_is_reported_at_its_line(tmp_path: P
     assert result.returncode == 2
     line = first_error_line(result)
     assert f"tls-login.yaml:5:11: cacert file '{tmp_path / 'missing.pem'}' does not exist" in line
+
+
+def test_check_and_dry_run_report_a_missing_cacert_file_at_its_line(tmp_path: Path) -> None:
+    script = tls_script(tmp_path, 5039, cacert="missing.pem")
+    what = f"cacert file '{tmp_path / 'missing.pem'}' does not exist"
+    checked = amiscript("check", script)
+    assert checked.returncode == 2 and f"tls-login.yaml:5:11: error: {what}" in checked.stdout, checked.stdout
+    dry = amiscript("run", script, "--dry-run")
+    assert dry.returncode == 2 and f"tls-login.yaml:5:11: {what}" in first_error_line(dry)
 
 
 def test_the_pytest_plugin_checks_tls_targets_with_its_cacert_option(

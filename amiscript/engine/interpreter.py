@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import regex
@@ -49,7 +48,7 @@ from amiscript.script.model import (
     WaitEvent,
 )
 from amiscript.script.source import excerpt
-from amiscript.script.template import Ref, Template, Value, read_file_value
+from amiscript.script.template import Ref, Template, Value, connect_file, read_file_value
 from amiscript.script.timedregex import Budget
 from amiscript.transports.base import Target, TlsOptions, Transport
 
@@ -240,10 +239,7 @@ class Interpreter(AmiSteps):
         for name, template in self.script.connect.tls:
             value = render(template)
             if name != "server_name":
-                path = Path(value).expanduser()
-                value = str(path if path.is_absolute() else Path(self.script.path).parent / path)
-                if not Path(value).is_file():
-                    raise ScriptError(f"{name} file {value!r} does not exist", template.location, hint="check the path")
+                value = connect_file(name, value, self.script.path, template.location)
             values[name] = value
         return TlsOptions(**values)
 

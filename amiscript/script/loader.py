@@ -62,7 +62,7 @@ from amiscript.script.schema import (
     TOP_KEYS,
     VAR_KEYS,
 )
-from amiscript.script.template import NAME, Template, Value, parse_template
+from amiscript.script.template import NAME, Template, Value, connect_file, parse_template
 from amiscript.script.yamlnodes import YList, YMap, YNode, YStr, describe, load_yaml_file, parse_yaml
 
 AUTH_METHODS = ("plain", "md5")
@@ -436,6 +436,9 @@ class _Builder:
                 conn.key_locations["key"],
                 hint="add `cert: FILE`, or drop `key:` if the key is in the certificate file",
             )
+        for key, template in tls:
+            if key != "server_name" and template.is_literal:  # one with variables is checked when it runs
+                connect_file(key, template.render({}), self.file, template.location)
         command = self.command(conn["command"]) if "command" in conn else ()
         if spawn and not command:
             raise ScriptError(
