@@ -4,6 +4,7 @@ as a subprocess. Every failure must be one line that names the cause and the opt
 from __future__ import annotations
 
 import datetime
+import random
 import shutil
 import socket
 import ssl
@@ -512,3 +513,47 @@ def test_a_client_certificate_on_the_command_line_comes_with_its_own_key_not_the
         overridden = amiscript("run", str(script), "--cert", pki.client_combined)
     assert as_written.returncode == 3 and "--cert" in first_error_line(as_written)
     assert (overridden.returncode, overridden.stdout, overridden.stderr) == (0, "logged in\n", "")
+
+
+TLS_HINT = "(is this a TLS port? use tls://HOST:PORT)"
+PING_FIRST = """\
+connect: {host: 127.0.0.1, port: '1', timeout: 2}
+steps:
+  - send: "Action: Ping\\n\\n"
+  - expect: 'Response: \\w+'
+    timeout: 2
+"""
+BANNER_FIRST = "connect: {host: 127.0.0.1, port: '1'}\nsteps:\n  - expect: Manager\n    timeout: 1\n"
+
+
+def _alert(conn: socket.socket) -> None:
+    """What an OpenSSL server (Asterisk's TLS port) answers to plain text: a TLS alert record."""
+    conn.settimeout(5)
+    conn.recv(4096)
+    conn.sendall(bytes.fromhex("15030100020246"))  # fatal alert: protocol_version
+
+
+def test_plain_tcp_to_a_peer_that_answers_with_tls_suggests_tls(tmp_path: Path) -> None:
+    script = tmp_path / "ping.yaml"
+    script.write_text(PING_FIRST)
+    with tcp_peer(_alert) as (host, port):
+        result = amiscript("run", str(script), "--target", f"tcp://{host}:{port}")
+    assert result.returncode == 1
+    assert first_error_line(result).endswith(TLS_HINT)
+
+
+def test_plain_tcp_to_a_silent_port_5039_suggests_tls_and_another_silent_port_does_not(tmp_path: Path) -> None:
+    script = tmp_path / "banner.yaml"
+    script.write_text(BANNER_FIRST)
+    host = f"127.0.{random.randint(1, 254)}.{random.randint(2, 254)}"  # a loopback address of its own
+    try:
+        listener = socket.create_server((host, 5039))  # connections complete in its backlog; none is answered
+    except OSError:
+        pytest.skip(f"cannot listen on {host}:5039")
+    with listener:
+        on_5039 = amiscript("run", str(script), "--target", f"tcp://{host}:5039")
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        elsewhere = amiscript("run", str(script), "--target", f"tcp://127.0.0.1:{other.getsockname()[1]}")
+    assert on_5039.returncode == elsewhere.returncode == 1
+    assert first_error_line(on_5039).endswith('last received: "" ' + TLS_HINT)
+    assert "tls://" not in first_error_line(elsewhere)

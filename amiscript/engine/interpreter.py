@@ -453,7 +453,7 @@ class Interpreter(AmiSteps):
             return
         handler = self._handler("timeout")
         if handler is None:
-            raise RunFailed(message, where)
+            raise RunFailed(message, where, hint=self.session.tls_hint())
         self._note(f"{where}: {message}; running the timeout handler")
         self._run_handler("timeout", *handler)
 
@@ -467,6 +467,7 @@ class Interpreter(AmiSteps):
         if handler is None:
             if isinstance(error, TransportError) and error.location is None:
                 error.location = where
+            error.hint = error.hint or self.session.tls_hint()
             raise error
         self._note(f"{where}: {error.message}; running the eof handler")
         self._run_handler("eof", *handler)

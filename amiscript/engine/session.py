@@ -27,6 +27,9 @@ LOG_LINE_MAX = 1 << 16  # -v shows at most this much of one received line: a pee
 # The AMI banner opens the stream; through telnet it follows the client's own few lines.
 AMI_BANNER = re.compile(rb"(?:^|\n)Asterisk Call Manager/")
 GREETING_BYTES = 4096
+TLS_RECORDS = (b"\x15\x03", b"\x16\x03")  # a TLS alert or handshake record: the peer speaks TLS
+TLS_PORT = 5039  # Asterisk's AMI-over-TLS port
+TLS_HINT = "is this a TLS port? use tls://HOST:PORT"
 # Login and Logoff as any send writes them, so that raw `send` text counts as well as `login:`
 LOGIN_OR_LOGOFF = re.compile(rb"^[ \t]*action[ \t]*:[ \t]*(login|logoff)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 
@@ -78,6 +81,7 @@ class Session:
         self.speaks_ami = False  # the peer greeted with the AMI banner, or took a `login` step
         self.logged_in = False  # a Login action was sent (step or raw text) and no Logoff since
         self._greeting = b""
+        self._where: Target | None = None
         self._partial_line = ""
         self._cutting_line = False  # the line being logged passed LOG_LINE_MAX: drop the rest of it
         # surrogateescape keeps each byte that is not UTF-8, so -v can show it as it came (\xe9)
@@ -97,6 +101,7 @@ class Session:
             except TransportError as exc:
                 self.lose(exc)
                 raise
+            self._where = where
             self.note(f"connected to {where}")
         return self._transport
 
@@ -141,6 +146,16 @@ class Session:
         except TransportError:
             pass
         return True
+
+    def tls_hint(self) -> str:
+        """For a wait that got nothing useful over plain TCP or telnet: a hint when the peer
+        seems to speak TLS (its first bytes are a TLS record, or it is silent on port 5039)."""
+        where = self._where
+        if where is None or where.transport not in ("tcp", "telnet"):
+            return ""
+        if self._greeting[:2] in TLS_RECORDS or (self._received == 0 and where.port == TLS_PORT):
+            return TLS_HINT
+        return ""
 
     def lose(self, error: TransportError) -> None:
         """The connection failed or broke: what was received still counts, then end of file."""
@@ -234,9 +249,9 @@ class Session:
             self._deliver(data)
 
     def _deliver(self, data: bytes) -> None:
-        if not self.speaks_ami and self._received < GREETING_BYTES:
+        if self._received < GREETING_BYTES:
             self._greeting = (self._greeting + data)[:GREETING_BYTES]
-            self.speaks_ami = AMI_BANNER.search(self._greeting) is not None
+            self.speaks_ami = self.speaks_ami or AMI_BANNER.search(self._greeting) is not None
         self._received += len(data)
         if self.recorder is not None:
             self.recorder("received", data)
