@@ -464,10 +464,16 @@ def _run_many(
             def job(job_out: TextIO, job_err: TextIO, cancel: threading.Event) -> int:
                 if args.dry_run:
                     return _dry_run(args, path, target, variables, job_out, job_err)
-                return _execute(
-                    args, path, target, variables, address, job_out, job_err, entries, index, strict=False,
-                    cancel=cancel,
-                )  # fmt: skip
+                try:
+                    return _execute(
+                        args, path, target, variables, address, job_out, job_err, entries, index, strict=False,
+                        cancel=cancel,
+                    )  # fmt: skip
+                except (Cancelled, KeyboardInterrupt, Terminated):
+                    # no Outcome will carry what it printed: keep it for the reports now
+                    if index in entries and isinstance(job_out, io.StringIO) and isinstance(job_err, io.StringIO):
+                        entries[index].stdout, entries[index].stderr = job_out.getvalue(), job_err.getvalue()
+                    raise
 
             return job
 

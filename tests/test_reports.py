@@ -171,7 +171,7 @@ def test_transcript_has_every_byte_each_way_with_monotonic_times_and_secrets_mas
 
 WAIT_FOREVER = (
     "connect: {}\nsteps:\n  - login: {username: admin, secret: s3cret}\n  - action: {Action: Ping}\n"
-    "  - wait_event: {Event: Never}\n    timeout: 60\n"
+    "  - print: logged in\n  - wait_event: {Event: Never}\n    timeout: 60\n"
 )
 
 
@@ -197,7 +197,8 @@ def test_an_interrupted_run_replaces_the_previous_reports_with_valid_ones_that_s
     assert (status, stderr.splitlines()) == (code, [f"amiscript: {result}"])
     (entry,) = report(files["--json"])["runs"]
     assert (entry["result"], entry["exit_code"]) == (result, code)
-    assert [step["status"] for step in entry["steps"]] == ["passed", "passed", "running"]
+    assert [step["status"] for step in entry["steps"]] == ["passed", "passed", "passed", "running"]
+    assert entry["stdout"] == "logged in\n"
     junit_schema.validate(str(files["--junit"]))
     case = ElementTree.parse(files["--junit"]).getroot().find("testsuite/testcase")
     assert case is not None and case.find("error").get("type") == result  # type: ignore[union-attr]
@@ -235,6 +236,7 @@ def test_an_interrupted_parallel_run_reports_every_run_those_not_started_too(
     assert status == 130
     runs = report(out)["runs"]
     assert [(run["result"], run["exit_code"]) for run in runs] == [("interrupted", 130)] * 2
-    assert [len(run["steps"]) for run in runs] == [3, 0]  # cut short in its wait; never started
+    assert [len(run["steps"]) for run in runs] == [4, 0]  # cut short in its wait; never started
+    assert [run["stdout"] for run in runs] == ["logged in\n", ""]
     junit_schema.validate(str(junit))
     assert ElementTree.parse(junit).getroot().get("errors") == "2"
