@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, TextIO
 from amiscript import __version__
 from amiscript.engine import Interpreter, TargetOverride
 from amiscript.engine.runner import RESULTS, Job, Outcome, run_jobs, summary_table, worst
+from amiscript.engine.session import Cancelled
 from amiscript.errors import AmiscriptError, Diagnostic, ScriptError, ScriptErrors, TransportError, UsageError
-from amiscript.frontend import opener, parse_target, read_vars_file, simulated_target
+from amiscript.frontend import given_values, opener, parse_target, read_vars_file, simulated_target
 from amiscript.report import HumanReport
 from amiscript.report.json_report import RunEntry, write_report
 from amiscript.script import Script, load_script
 from amiscript.script.model import MAX_SECONDS
-from amiscript.script.template import parse_template
-from amiscript.script.yamlnodes import YList, YMap, YStr, load_yaml_file
+from amiscript.script.yamlnodes import YList, YMap, load_yaml_file
 from amiscript.transports.base import TlsOptions
 
 if TYPE_CHECKING:
@@ -393,13 +393,13 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--timeout must be greater than 0 and at most {MAX_SECONDS:g} seconds, not {args.timeout:g}")
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    args.tls = _tls_options(args, err)
     paths = _script_paths(args.scripts)
     variables = read_vars_file(args.vars_file) if args.vars_file else {}
     variables.update(_parse_vars(args.var))
     targets = [_Target(url, parse_target(url, scheme_only=args.simulate), {}) for url in args.target]
     if args.inventory:
         targets += _read_inventory(args.inventory, scheme_only=args.simulate)
+    args.tls = _tls_options(args, err, used=lambda: _may_use_tls(args, paths, targets))
     started = time.time()
     single = len(paths) == 1 and len(targets) <= 1
     if args.transcript is not None and not single:
@@ -409,28 +409,62 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError("--format nagios checks one script against one target (no --dry-run)")
         with _maybe_simulator(args.simulate) as address:
             return _run_nagios(args, paths[0], targets[0] if targets else None, variables, address, out, err)
-    if single:
-        target = targets[0] if targets else None
-        if args.dry_run:
-            return _dry_run(args, paths[0], target, variables, out)
-        with _maybe_simulator(args.simulate) as address:
-            if args.json is None and args.junit is None:  # the common case: output streams straight through
-                return _execute(args, paths[0], target, variables, address, out, err, strict=True)[0]
-            tee_out, tee_err = _Tee(out), _Tee(err)
-            code, entry = _execute(args, paths[0], target, variables, address, tee_out, tee_err, strict=True)
-            entry.stdout, entry.stderr = tee_out.text(), tee_err.text()
-        _write_reports(args, [entry], started)
-        return code
-    _check_declared_somewhere(paths, variables, args.include_path)
+    if single and args.dry_run:
+        return _dry_run(args, paths[0], targets[0] if targets else None, variables, out)
+    if not single:
+        _check_declared_somewhere(paths, variables, args.include_path)
+    pairs = [(path, target) for path in paths for target in (targets or [None])]
     entries: dict[int, RunEntry] = {}
+    try:
+        if single:
+            return _run_one(args, *pairs[0], variables, entries, started, out, err)
+        return _run_many(args, pairs, variables, entries, started, out, err)
+    except (KeyboardInterrupt, Terminated) as stop:
+        # CI reads the reports: an interrupted run must not leave the previous run's result there
+        code = EXIT_INTERRUPTED if isinstance(stop, KeyboardInterrupt) else EXIT_TERMINATED
+        _write_reports(args, _stopped(pairs, entries, code), started)
+        raise
+
+
+def _run_one(
+    args: argparse.Namespace,
+    path: str,
+    target: _Target | None,
+    variables: dict[str, str],
+    entries: dict[int, RunEntry],
+    started: float,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    with _maybe_simulator(args.simulate) as address:
+        if args.json is None and args.junit is None:  # the common case: output streams straight through
+            return _execute(args, path, target, variables, address, out, err, entries, 0, strict=True)
+        tee_out, tee_err = _Tee(out), _Tee(err)
+        try:
+            code = _execute(args, path, target, variables, address, tee_out, tee_err, entries, 0, strict=True)
+        finally:
+            if 0 in entries:
+                entries[0].stdout, entries[0].stderr = tee_out.text(), tee_err.text()
+    _write_reports(args, [entries[0]], started)
+    return code
+
+
+def _run_many(
+    args: argparse.Namespace,
+    pairs: list[tuple[str, _Target | None]],
+    variables: dict[str, str],
+    entries: dict[int, RunEntry],
+    started: float,
+    out: TextIO,
+    err: TextIO,
+) -> int:
     loaded: dict[str, Script] = {}
 
     def load(path: str) -> Script:
-        """Each script is read once for all its targets (a Script is a frozen value)."""
+        """Each script is read once for all its targets (a Script is a frozen value); one with
+        errors raises again for each target."""
         if path not in loaded:
-            loaded[path] = load_script(
-                path, include_paths=args.include_path
-            )  # a script with errors raises again for each target
+            loaded[path] = load_script(path, include_paths=args.include_path)
         return loaded[path]
 
     with _maybe_simulator(args.simulate) as address:
@@ -439,18 +473,20 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             def job(job_out: TextIO, job_err: TextIO, cancel: threading.Event) -> int:
                 if args.dry_run:
                     return _dry_run(args, path, target, variables, job_out, job_err)
-                code, entries[index] = _execute(
-                    args, path, target, variables, address, job_out, job_err, strict=False, cancel=cancel, load=load
-                )
-                return code
+                try:
+                    return _execute(
+                        args, path, target, variables, address, job_out, job_err, entries, index, strict=False,
+                        cancel=cancel, load=load,
+                    )  # fmt: skip
+                except (Cancelled, KeyboardInterrupt, Terminated):
+                    # no Outcome will carry what it printed: keep it for the reports now
+                    if index in entries and isinstance(job_out, io.StringIO) and isinstance(job_err, io.StringIO):
+                        entries[index].stdout, entries[index].stderr = job_out.getvalue(), job_err.getvalue()
+                    raise
 
             return job
 
-        pairs = [(path, target) for path in paths for target in (targets or [None])]
-        jobs = [
-            Job(path, target.label if target else "(script's connect)", job_for(index, path, target))
-            for index, (path, target) in enumerate(pairs)
-        ]
+        jobs = [Job(path, _label(target), job_for(index, path, target)) for index, (path, target) in enumerate(pairs)]
         outcomes = run_jobs(jobs, args.jobs, _progress(err, len(jobs)))
     for outcome in outcomes:
         out.write(f"--- {outcome.job.script} @ {outcome.job.target}: {outcome.result} ({outcome.seconds:.2f} s)\n")
@@ -464,18 +500,63 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return worst(outcomes)
 
 
-def _tls_options(args: argparse.Namespace, err: TextIO) -> TlsOptions:
-    """The TLS options of the command line; their files are checked now, before any connection."""
-    options = TlsOptions(args.cacert, args.cert, args.key, args.server_name, args.insecure)
-    if options.insecure:
-        from amiscript.transports.tls import INSECURE_WARNING
+def _stopped(pairs: list[tuple[str, _Target | None]], entries: dict[int, RunEntry], code: int) -> list[RunEntry]:
+    """Every run of an interrupted invocation: those that ended as they ended, the others (cut
+    short, or never started) as interrupted or terminated."""
+    result = RESULTS[code]
+    runs = []
+    for index, (path, target) in enumerate(pairs):
+        entry = entries.get(index) or RunEntry(path, _label(target), result, code, 0.0, None)
+        if entry.exit_code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            entry.result, entry.exit_code = result, code  # a parallel job only saw the cancel
+        runs.append(entry)
+    return runs
 
-        err.write(f"{PROG}: {INSECURE_WARNING}\n")
+
+def _tls_options(args: argparse.Namespace, err: TextIO, *, used: Callable[[], bool] = lambda: True) -> TlsOptions:
+    """The TLS options of the command line; their files are checked now, before any connection.
+    ``used()`` tells whether any connection may be TLS: if none is, one warning says the options
+    apply to nothing (instead of the --insecure warning, or silence)."""
+    options = TlsOptions(args.cacert, args.cert, args.key, args.server_name, args.insecure)
     if options.cacert or options.cert or options.key:
         from amiscript.transports.tls import client_context
 
         client_context(options)
+    if options == TlsOptions():
+        return options
+    if not used():
+        named = {"--cacert": options.cacert, "--cert": options.cert, "--key": options.key}
+        named |= {"--server-name": options.server_name, "--insecure": options.insecure}
+        given = [option for option, value in named.items() if value]
+        why = (
+            "the built-in simulator speaks plain TCP"
+            if args.simulate
+            else "no target or script connects with TLS (tls:// or `transport: tls`)"
+        )
+        err.write(f"{PROG}: warning: {' '.join(given)}: not used: {why}\n")
+    elif options.insecure:
+        from amiscript.transports.tls import INSECURE_WARNING
+
+        err.write(f"{PROG}: {INSECURE_WARNING}\n")
     return options
+
+
+def _may_use_tls(args: argparse.Namespace, paths: Sequence[str], targets: Sequence[_Target]) -> bool:
+    """Whether a run may connect over TLS, as far as the command line and the scripts tell: a
+    target's scheme decides; without targets, each script's `connect:` (a transport written with
+    variables, or a script that does not load, counts as maybe)."""
+    if args.simulate:
+        return False
+    if targets:
+        return any(target.override.transport == "tls" for target in targets)
+    for path in paths:
+        try:
+            spec = load_script(path, include_paths=args.include_path).connect
+        except AmiscriptError:
+            return True  # its own run reports the problem
+        if spec is not None and (not spec.transport.is_literal or spec.transport.raw == "tls"):
+            return True
+    return False
 
 
 def _write_reports(args: argparse.Namespace, entries: list[RunEntry], started: float) -> None:
@@ -505,18 +586,32 @@ def _execute(
     address: tuple[str, int] | None,
     out: TextIO,
     err: TextIO,
+    entries: dict[int, RunEntry],
+    index: int,
     *,
     strict: bool,
     cancel: threading.Event | None = None,
-    load: Callable[[str], Script] = load_script,
-) -> tuple[int, RunEntry]:
-    """Run one check; errors become its exit status and lines on ``err``, as main() does."""
-    label = target.label if target else "(script's connect)"
+    load: Callable[[str], Script] | None = None,
+) -> int:
+    """Run one check; errors become its exit status and lines on ``err``, as main() does. Its
+    report entry goes into ``entries[index]``, also when Ctrl-C, SIGTERM or a cancel stops it."""
     started = time.monotonic()
     interpreter: Interpreter | None = None
     error: AmiscriptError | None = None
+
+    def entry(code: int) -> RunEntry:
+        return RunEntry(
+            path,
+            _label(target),
+            RESULTS.get(code, f"exit {code}"),
+            code,
+            time.monotonic() - started,
+            {"message": error.message, "location": str(error.location) if error.location else None} if error else None,
+            interpreter.records if interpreter is not None else [],
+        )
+
     try:
-        script = load(path)
+        script = load(path) if load else load_script(path, include_paths=args.include_path)
         override = _override(script, target, address)
         given = _given(script, target, variables, strict=strict)
         report = HumanReport(out, err, verbose=args.verbose)
@@ -527,16 +622,15 @@ def _execute(
     except AmiscriptError as exc:
         error = exc
         code = _report_error(exc, err)
-    entry = RunEntry(
-        path,
-        label,
-        RESULTS.get(code, f"exit {code}"),
-        code,
-        time.monotonic() - started,
-        {"message": error.message, "location": str(error.location) if error.location else None} if error else None,
-        interpreter.records if interpreter is not None else [],
-    )
-    return code, entry
+    except (KeyboardInterrupt, Terminated, Cancelled) as stop:
+        entries[index] = entry(EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED)
+        raise
+    entries[index] = entry(code)
+    return code
+
+
+def _label(target: _Target | None) -> str:
+    return target.label if target else "(script's connect)"
 
 
 def _run_with_transcript(interpreter: Interpreter, path: str) -> int:
@@ -715,11 +809,12 @@ def _read_inventory(path: str, *, scheme_only: bool) -> list[_Target]:
         if given is not None:
             if not isinstance(given, YMap):
                 raise ScriptError("a target's vars are a mapping of names to values", given.location)
-            for var, value in given.items():
-                if not isinstance(value, YStr):
-                    raise ScriptError(f"variable {var!r} must be text", value.location)
-                values[var] = parse_template(str(value), value.location).render({}, environ=os.environ)
-        targets.append(_Target(name, parse_target(url, scheme_only=scheme_only), values))
+            values = given_values(given)
+        try:
+            override = parse_target(url, scheme_only=scheme_only, given_as="url")
+        except UsageError as exc:
+            raise ScriptError(exc.message, entry["url"].location) from None
+        targets.append(_Target(name, override, values))
     return targets
 
 

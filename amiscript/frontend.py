@@ -3,6 +3,7 @@ name, reading --target URLs and vars files. Front ends import this; nothing here
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from amiscript.engine import TargetOverride
 from amiscript.errors import ScriptError, TransportError, UsageError
 from amiscript.script import Script
+from amiscript.script.template import parse_template
 from amiscript.script.yamlnodes import YMap, YStr, load_yaml_file
 from amiscript.transports.base import Target, TlsOptions, Transport
 from amiscript.transports.tcp import TcpTransport
@@ -43,11 +45,18 @@ def read_vars_file(path: str) -> dict[str, str]:
     root = load_yaml_file(Path(path), path)
     if not isinstance(root, YMap):
         raise ScriptError("a vars file must be a mapping of names to values", root.location)
+    return given_values(root)
+
+
+def given_values(mapping: YMap) -> dict[str, str]:
+    """Values given from outside a script (a vars file, an inventory target's `vars:`): text,
+    with ${env:NAME} and ${file:PATH} read now, so credentials need not be written in the file.
+    A mistake is reported at its file:line."""
     values: dict[str, str] = {}
-    for name, value in root.items():
+    for name, value in mapping.items():
         if not isinstance(value, YStr):
             raise ScriptError(f"variable {name!r} must be text, not a list or mapping", value.location)
-        values[name] = str(value)
+        values[name] = parse_template(str(value), value.location).render({}, environ=os.environ)
     return values
 
 
@@ -55,17 +64,24 @@ TARGET_SCHEMES = ("tcp", "tls", "telnet")
 DEFAULT_PORTS = {"tls": 5039}  # Asterisk's AMI-over-TLS port; plain AMI's 5038 is always written out
 
 
-def parse_target(url: str, *, scheme_only: bool = False) -> TargetOverride:
-    """tcp://HOST:PORT, tls://HOST[:PORT] or telnet://HOST:PORT; with --simulate the scheme alone will do."""
-    expected = f"--target {url!r}: expected tcp://HOST:PORT, tls://HOST[:PORT] or telnet://HOST:PORT"
+def parse_target(url: str, *, scheme_only: bool = False, given_as: str = "--target") -> TargetOverride:
+    """tcp://HOST:PORT, tls://HOST[:PORT] or telnet://HOST:PORT; with --simulate the scheme alone will do.
+    Any other text is a UsageError naming ``given_as`` (the option, or an inventory's `url:`)."""
+    shown = f"{given_as} {url!r}"
+    expected = f"{shown}: expected tcp://HOST:PORT, tls://HOST[:PORT] or telnet://HOST:PORT"
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise UsageError(f"{shown}: a URL has no spaces or control characters")
     from urllib.parse import urlsplit  # only --target needs it (and its ipaddress import)
 
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise UsageError(f"{shown}: not a valid URL (an IPv6 address goes in brackets: tcp://[::1]:5038)") from None
     if "@" in parts.netloc:
         # a password here would be ignored, then shown in every label and report: refuse, masked
-        shown = parts._replace(netloc="****@" + parts.netloc.rpartition("@")[2]).geturl()
+        masked = parts._replace(netloc="****@" + parts.netloc.rpartition("@")[2]).geturl()
         raise UsageError(
-            f"--target {shown!r}: a user or password in the URL is not used; give them as variables "
+            f"{given_as} {masked!r}: a user or password in the URL is not used; give them as variables "
             "(--var username=NAME, the secret from ${env:NAME} or ${file:PATH})"
         )
     if parts.scheme not in TARGET_SCHEMES:
@@ -73,15 +89,15 @@ def parse_target(url: str, *, scheme_only: bool = False) -> TargetOverride:
     if scheme_only:
         if parts.netloc:
             raise UsageError(
-                f"--target {url!r}: with --simulate the simulator's address is used; give only the scheme, "
-                f"such as --target {parts.scheme}://"
+                f"{shown}: with --simulate the simulator's address is used; give only the scheme, "
+                f"such as {parts.scheme}://"
             )
         return TargetOverride(parts.scheme, "", 0)
     try:
         port = parts.port if parts.port is not None else DEFAULT_PORTS.get(parts.scheme)
     except ValueError:
-        raise UsageError(f"--target {url!r}: the port must be a number from 1 to 65535") from None
-    if not parts.hostname or port is None or port == 0 or parts.path not in ("", "/"):
+        raise UsageError(f"{shown}: the port must be a number from 1 to 65535") from None
+    if not parts.hostname or port is None or port == 0 or parts.path not in ("", "/") or parts.query or parts.fragment:
         raise UsageError(expected)
     return TargetOverride(parts.scheme, parts.hostname, port)
 

@@ -173,6 +173,12 @@ def test_script_mistakes_exit_2_with_one_line_naming_file_line_and_column(
             "expected tcp://HOST:PORT, tls://HOST[:PORT] or telnet://",
         ),
         (["run", VMCOUNT, "--var", "mailbox=1", "--target", "tcp://x:99999"], "port must be a number"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--target", "tcp://[::1"], "not a valid URL (an IPv6 address goes in"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--target", "tcp://[::1]:70000"], "port must be a number"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--target", "tcp://pbx:ami"], "port must be a number"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--target", "tcp://:5038"], "expected tcp://HOST:PORT"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--target", "tcp://pb x:5038"], "a URL has no spaces"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--target", "tcp://pbx:5038?tls=1"], "expected tcp://HOST:PORT"),
         (["run", VMCOUNT, "--var", "mailbox=1", "--timeout", "0"], "--timeout must be greater than 0"),
         (["run", VMCOUNT, "--var", "mailbox=1", "--simulate", "--target", "ftp://"], "expected tcp://"),
         (["run", VMCOUNT, "--var", "mailbox=1", "--simulate", "--target", "tcp://pbx:1"], "give only the scheme"),
@@ -187,6 +193,34 @@ def test_usage_mistakes_exit_2_with_one_clear_line(args: list[str], expected: st
     assert result.stderr.startswith("amiscript")
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     no_traceback(result)
+
+
+def test_a_malformed_inventory_url_is_one_line_at_its_file_and_line(tmp_path: Path) -> None:
+    inventory = tmp_path / "pbxs.yaml"
+    inventory.write_text("targets:\n  - name: east\n    url: 'tcp://[::1'\n")
+    result = amiscript("run", VMCOUNT, "--var", "mailbox=1", "--inventory", str(inventory))
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"amiscript: error: {inventory}:3:10: url 'tcp://[::1': not a valid URL (an IPv6 address goes in brackets: tcp://[::1]:5038)\n"
+    )
+
+
+def test_a_vars_file_reads_env_and_file_values_and_names_the_line_of_one_missing(
+    tmp_path: Path, sim: tuple[str, int]
+) -> None:
+    host, port = sim
+    (tmp_path / "mailbox").write_text("123@default\n")
+    good = tmp_path / "good.yaml"
+    good.write_text(f"mailbox: '${{file:{tmp_path / 'mailbox'}}}'\nhost: ${{env:AMI_TEST_HOST}}\nport: '{port}'\n")
+    result = amiscript("run", VMCOUNT, "--vars-file", str(good), env={"AMI_TEST_HOST": host})
+    assert (result.returncode, result.stdout) == (0, BOOK_SESSION), result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("mailbox: 123@default\nhost: ${env:AMI_TEST_UNSET_HOST}\n")
+    result = amiscript("run", VMCOUNT, "--vars-file", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"amiscript: error: {bad}:2:7: environment variable AMI_TEST_UNSET_HOST is not set")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
 
 
 def test_injection_through_a_var_is_refused_before_sending(sim: tuple[str, int]) -> None:

@@ -166,3 +166,35 @@ def test_check_warns_of_a_regex_that_backtracks_catastrophically_wherever_it_is_
     assert warned == [f"{script}:{where}" for where in ("3:13", "5:13", "7:14", "8:28", "9:13")], result.stdout
     assert f"regex /{CATASTROPHIC}/ backtracks catastrophically on text like 'aaaaaaaa…'" in result.stdout
     assert "write it so each character can be matched only one way" in result.stdout
+
+
+LEFT_BEHIND = """\
+import sys, threading, time
+import regex
+from amiscript.errors import RegexTimeout
+from amiscript.script.timedregex import Budget, search
+
+budget = float(sys.argv[1])
+cpu = time.process_time()
+try:
+    search(regex.compile(sys.argv[2]), sys.argv[3], Budget.of(budget))
+except RegexTimeout:
+    pass
+failed, ended = time.process_time(), time.monotonic() + 30
+while any(t.name == "amiscript-regex" for t in threading.enumerate()) and time.monotonic() < ended:
+    time.sleep(0.05)
+print(failed - cpu, time.process_time() - cpu)
+"""
+
+
+def test_a_search_left_behind_at_the_deadline_uses_no_more_cpu_than_the_steps_budget() -> None:
+    """The step fails by the clock, and the search it leaves behind ends soon after on its own:
+    it used to keep a core busy for 4x the budget plus a second, slowing every other --jobs run."""
+    budget = 1.0
+    result = subprocess.run(
+        [sys.executable, "-c", LEFT_BEHIND, str(budget), CATASTROPHIC, HOSTILE],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    at_failure, in_all = map(float, result.stdout.split())
+    assert at_failure <= budget + SLACK
+    assert in_all <= budget + SLACK, f"the search went on for {in_all - at_failure:.2f} s of CPU after the step failed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -14,8 +15,9 @@ import xmlschema
 from amiscript.report.json_report import RESULT_SCHEMA
 
 from .helpers import AMISCRIPT
-from .peers import free_port
+from .peers import free_port, tcp_peer
 from .published_schema import published_junit_xsd
+from .test_signals import AmiPeer, interrupt, running
 
 ROOT = Path(__file__).resolve().parents[1]
 VMCOUNT = str(ROOT / "scripts" / "vmcount.yaml")
@@ -163,3 +165,78 @@ def test_transcript_has_every_byte_each_way_with_monotonic_times_and_secrets_mas
     assert "NewMessages: 2\r\nOldMessages: 1\r\n\r\n" in received
     assert records[-1]["dir"] == "end"
     assert "secret5" not in out.read_text()
+
+
+# -- an interrupted run still reports ---------------------------------------------------------
+
+WAIT_FOREVER = (
+    "connect: {}\nsteps:\n  - login: {username: admin, secret: s3cret}\n  - action: {Action: Ping}\n"
+    "  - print: logged in\n  - wait_event: {Event: Never}\n    timeout: 60\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "result"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_an_interrupted_run_replaces_the_previous_reports_with_valid_ones_that_say_so(
+    tmp_path: Path, junit_schema: JunitSchemas, signum: int, code: int, result: str
+) -> None:
+    script = tmp_path / "wait.yaml"
+    script.write_text(WAIT_FOREVER)
+    files = {"--json": tmp_path / "r.json", "--junit": tmp_path / "j.xml", "--transcript": tmp_path / "t.jsonl"}
+    for path in files.values():
+        path.write_text("the previous run's result\n")  # what CI would read if it stayed
+    options = [str(part) for pair in files.items() for part in pair]
+    peer = AmiPeer()
+    with (
+        tcp_peer(peer) as (host, port),
+        running("run", str(script), "--target", f"tcp://{host}:{port}", *options) as process,
+    ):
+        peer.wait(peer.past_login)
+        status, stderr = interrupt(process, signum)
+    assert (status, stderr.splitlines()) == (code, [f"amiscript: {result}"])
+    (entry,) = report(files["--json"])["runs"]
+    assert (entry["result"], entry["exit_code"]) == (result, code)
+    assert [step["status"] for step in entry["steps"]] == ["passed", "passed", "passed", "running"]
+    assert entry["stdout"] == "logged in\n"
+    junit_schema.validate(str(files["--junit"]))
+    case = ElementTree.parse(files["--junit"]).getroot().find("testsuite/testcase")
+    assert case is not None and case.find("error").get("type") == result  # type: ignore[union-attr]
+    records = [json.loads(line) for line in files["--transcript"].read_text().splitlines()]
+    assert records[-1]["dir"] == "end"
+    assert any(r["dir"] == "sent" and r["text"].startswith("Action: Logoff") for r in records)
+
+
+def test_an_interrupted_parallel_run_reports_every_run_those_not_started_too(
+    tmp_path: Path, junit_schema: JunitSchemas
+) -> None:
+    script = tmp_path / "wait.yaml"
+    script.write_text(WAIT_FOREVER)
+    out, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    peer = AmiPeer()
+    with tcp_peer(peer) as (host, port):
+        url = f"tcp://{host}:{port}"
+        argv = [
+            "run",
+            str(script),
+            "--target",
+            url,
+            "--target",
+            url,
+            "--jobs",
+            "1",
+            "--json",
+            str(out),
+            "--junit",
+            str(junit),
+        ]
+        with running(*argv) as process:
+            peer.wait(peer.past_login)
+            status, _ = interrupt(process, signal.SIGINT)
+    assert status == 130
+    runs = report(out)["runs"]
+    assert [(run["result"], run["exit_code"]) for run in runs] == [("interrupted", 130)] * 2
+    assert [len(run["steps"]) for run in runs] == [4, 0]  # cut short in its wait; never started
+    assert [run["stdout"] for run in runs] == ["logged in\n", ""]
+    junit_schema.validate(str(junit))
+    assert ElementTree.parse(junit).getroot().get("errors") == "2"

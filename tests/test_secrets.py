@@ -197,15 +197,21 @@ class Source:
 def sources(tmp_path: Path, secret: str = SECRET) -> dict[str, Source]:
     secret_file = write(tmp_path / "ami-secret", secret + "\n")
     vars_file = write(tmp_path / "vars.yaml", f"secret: {json.dumps(secret)}\n")
+    # the vars file names where the secret is, as docs/language.md shows, not the secret itself
+    env_vars_file = write(tmp_path / "env-vars.yaml", f"secret: ${{env:{ENV_NAME}}}\n")
+    file_vars_file = write(tmp_path / "file-vars.yaml", f"secret: '${{file:{secret_file}}}'\n")
+    required = "{required: true, secret: true}"
     return {
-        "var": Source("var", "{required: true, secret: true}", ("--var", f"secret={secret}")),
-        "vars-file": Source("vars-file", "{required: true, secret: true}", ("--vars-file", str(vars_file))),
+        "var": Source("var", required, ("--var", f"secret={secret}")),
+        "vars-file": Source("vars-file", required, ("--vars-file", str(vars_file))),
+        "vars-file-env": Source("vars-file-env", required, ("--vars-file", str(env_vars_file)), ((ENV_NAME, secret),)),
+        "vars-file-file": Source("vars-file-file", required, ("--vars-file", str(file_vars_file))),
         "env": Source("env", f"{{default: '${{env:{ENV_NAME}}}', secret: true}}", env=((ENV_NAME, secret),)),
         "file": Source("file", f"{{default: '${{file:{secret_file}}}', secret: true}}"),
     }
 
 
-SOURCES = ("var", "vars-file", "env", "file")
+SOURCES = ("var", "vars-file", "vars-file-env", "vars-file-file", "env", "file")
 
 
 # -- a passing run, every report at once --------------------------------------------------------
@@ -239,7 +245,7 @@ def test_md5_login_shows_neither_the_secret_nor_the_key(tmp_path: Path, pbx: str
     assert_no_leak(run.text, challenges=challenges)
 
 
-@pytest.mark.parametrize("source", ["var", "env", "file"])
+@pytest.mark.parametrize("source", ["var", "vars-file-env", "vars-file-file", "env", "file"])
 def test_dry_run_shows_no_secret(tmp_path: Path, source: str) -> None:
     given = sources(tmp_path, TRICKY)[source]
     check = script(tmp_path, given.declared)
@@ -457,12 +463,14 @@ def test_a_password_in_a_target_url_is_refused_and_not_repeated(tmp_path: Path, 
     with_password = pbx.replace("tcp://", f"tcp://admin:{SECRET}@")
     inventory = write(tmp_path / "inventory.yaml", f"targets:\n  - {{url: '{with_password}'}}\n")
     report = tmp_path / "r.json"
-    for where in (("--target", with_password), ("--inventory", str(inventory))):
+    masked = pbx.replace("tcp://", "tcp://****@")
+    for where, named in (
+        (("--target", with_password), "--target"),
+        (("--inventory", str(inventory)), f"{inventory}:2:11: url"),
+    ):
         run = amiscript(
             "run", str(check), *where, "--var", "secret=x", "--json", str(report), files=(report,), cwd=tmp_path
         )
         assert run.code == 2, run.text
-        assert f"--target '{pbx.replace('tcp://', 'tcp://****@')}': a user or password in the URL is not used" in (
-            run.stderr
-        )
+        assert f"{named} '{masked}': a user or password in the URL is not used" in run.stderr
         assert_no_leak(run.text)

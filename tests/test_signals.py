@@ -32,16 +32,19 @@ INTERRUPTED = [(signal.SIGINT, 130, "amiscript: interrupted"), (signal.SIGTERM, 
 @dataclass
 class AmiPeer:
     """Answers a Login and a Ping with Success, a Logoff with Goodbye (then closes, as Asterisk
-    does), and keeps everything each connection sent until it ended. A Ping comes after the
-    login in the scripts here: once it arrives, the client has taken the login's answer."""
+    does), and keeps everything each connection sent until it ended. A Ping (or vmcount's
+    MailboxCount, left unanswered) comes after the login in the scripts here: once it arrives,
+    the client has taken the login's answer. ``banner`` is its greeting: a peer that answers
+    logins but greets otherwise is not Asterisk."""
 
     past_login: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     banners: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
     received: list[bytes] = field(default_factory=list)
     close_on_logoff: bool = True
+    banner: bytes = BANNER
 
     def __call__(self, conn: socket.socket) -> None:
-        conn.sendall(BANNER)
+        conn.sendall(self.banner)
         self.banners.release()
         conn.settimeout(30)
         data = pending = b""
@@ -57,6 +60,8 @@ class AmiPeer:
                         conn.sendall(b"Response: Success\r\n" + echo + b"Message: Authentication accepted\r\n\r\n")
                     elif packet.startswith(b"Action: Ping"):
                         conn.sendall(b"Response: Success\r\n" + echo + b"Ping: Pong\r\n\r\n")
+                        self.past_login.release()
+                    elif packet.startswith(b"Action: MailboxCount"):
                         self.past_login.release()
                     elif packet.startswith(b"Action: Logoff"):
                         conn.sendall(b"Response: Goodbye\r\n" + echo + b"Message: Thanks for all the fish.\r\n\r\n")
@@ -178,3 +183,39 @@ def test_through_telnet_an_interrupted_run_logs_off_and_leaves_no_telnet_behind(
     assert len(peer.received) == 1 and b"Action: Logoff\r\n" in peer.received[0]
     time.sleep(0.1)
     assert not os.path.exists(f"/proc/{telnets[0]}"), "the telnet child is still there (running or a zombie)"
+
+
+VMCOUNT = str(Path(__file__).resolve().parents[1] / "scripts" / "vmcount.yaml")
+
+
+@pytest.mark.parametrize("scheme", ["tcp", pytest.param("telnet", marks=needs_telnet)])
+def test_a_book_style_script_that_logs_in_with_raw_send_text_logs_off_when_interrupted(scheme: str) -> None:
+    """vmcount.yaml logs in as the book does, with `send: "Action: Login..."`: the peer greeted
+    as AMI and a Login went out, so Ctrl-C still ends the session with a Logoff."""
+    peer = AmiPeer()
+    with (
+        tcp_peer(peer) as (host, port),
+        running("run", VMCOUNT, "--var", "mailbox=123@default", "--target", f"{scheme}://{host}:{port}") as process,
+    ):
+        peer.wait(peer.past_login)
+        status, stderr = interrupt(process, signal.SIGINT)
+    assert (status, stderr.splitlines()) == (130, ["amiscript: interrupted"])
+    assert len(peer.received) == 1
+    sent = peer.received[0].replace(b"\r\n", b"\n")
+    assert sent.index(b"Action: Login\n") < sent.index(b"Action: MailboxCount\n") < sent.index(b"Action: Logoff\n")
+
+
+@pytest.mark.parametrize("scheme", ["tcp", pytest.param("telnet", marks=needs_telnet)])
+def test_a_peer_that_did_not_greet_as_ami_gets_no_logoff_it_was_not_sent(scheme: str) -> None:
+    """The same conversation with a peer whose greeting is not the AMI banner: amiscript adds
+    nothing to what the script sent."""
+    peer = AmiPeer(banner=b"Manager of something else 1.0\r\n")
+    with (
+        tcp_peer(peer) as (host, port),
+        running("run", VMCOUNT, "--var", "mailbox=123@default", "--target", f"{scheme}://{host}:{port}") as process,
+    ):
+        peer.wait(peer.past_login)
+        status, stderr = interrupt(process, signal.SIGINT)
+    assert (status, stderr.splitlines()) == (130, ["amiscript: interrupted"])
+    assert len(peer.received) == 1 and b"Action: MailboxCount" in peer.received[0]
+    assert b"Logoff" not in peer.received[0]

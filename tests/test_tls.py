@@ -4,6 +4,7 @@ as a subprocess. Every failure must be one line that names the cause and the opt
 from __future__ import annotations
 
 import datetime
+import random
 import shutil
 import socket
 import ssl
@@ -171,6 +172,34 @@ def test_insecure_skips_verification_and_says_so_on_stderr(login: str, tls_sim: 
     warning = result.stderr.splitlines()
     assert len(warning) == 1 and warning[0].startswith("amiscript: warning: --insecure:")
     assert "NOT verified" in warning[0]
+
+
+def test_insecure_on_a_simulated_run_says_once_that_it_is_not_used_instead_of_warning_of_danger() -> None:
+    result = amiscript("run", VMCOUNT, "--var", "mailbox=123@default", "--simulate", "--insecure")
+    assert (result.returncode, result.stdout) == (0, BOOK_SESSION)
+    assert result.stderr == "amiscript: warning: --insecure: not used: the built-in simulator speaks plain TCP\n"
+
+
+def test_tls_options_with_only_plain_targets_say_once_that_they_apply_to_nothing(pki: Pki, tmp_path: Path) -> None:
+    script = tmp_path / "plain.yaml"
+    script.write_text(LOGIN.replace("'5038'", "'1'"))  # nothing listens on port 1
+    for target in (["--target", "tcp://127.0.0.1:1"], []):  # a tcp:// target, or the script's own tcp connect
+        result = amiscript("run", str(script), *target, "--cacert", pki.cacert, "--server-name", "pbx", "--insecure")
+        assert result.returncode == 3
+        warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+        assert warnings == [
+            "amiscript: warning: --cacert --server-name --insecure: not used: no target or script connects with TLS "
+            "(tls:// or `transport: tls`)"
+        ]
+
+
+def test_insecure_with_a_script_that_connects_with_tls_still_warns_that_nothing_is_verified(
+    pki: Pki, tmp_path: Path, tls_sim: int
+) -> None:
+    shutil.copy(pki.cacert, tmp_path / "ca.pem")
+    result = amiscript("run", tls_script(tmp_path, tls_sim), "--insecure")
+    assert result.returncode == 0
+    assert result.stderr.startswith("amiscript: warning: --insecure: the AMI server's TLS certificate is NOT verified")
 
 
 def test_a_simulator_that_requires_a_client_certificate_accepts_ours_and_refuses_none(pki: Pki, login: str) -> None:
@@ -395,6 +424,16 @@ def test_an_unusable_certificate_file_is_a_usage_error_before_connecting(
     assert expected in line and str(path) in line
 
 
+def test_a_key_given_as_cacert_is_named_as_a_key_not_a_mismatch(pki: Pki, login: str) -> None:
+    result = amiscript("run", login, "--target", "tls://127.0.0.1:1", "--cacert", pki.server_key)
+    assert result.returncode == 2
+    line = first_error_line(result)
+    assert (
+        f"cannot use the CA certificate file {pki.server_key!r}: it holds a private key, not a CA certificate" in line
+    )
+    assert "does not match" not in line
+
+
 def test_a_tls_target_without_a_port_uses_asterisks_tls_port_5039() -> None:
     assert (parse_target("tls://pbx.example.net").port, parse_target("tls://pbx.example.net:6000").port) == (5039, 6000)
 
@@ -435,6 +474,15 @@ def test_a_missing_cacert_file_in_the_script_is_reported_at_its_line(tmp_path: P
     assert f"tls-login.yaml:5:11: cacert file '{tmp_path / 'missing.pem'}' does not exist" in line
 
 
+def test_check_and_dry_run_report_a_missing_cacert_file_at_its_line(tmp_path: Path) -> None:
+    script = tls_script(tmp_path, 5039, cacert="missing.pem")
+    what = f"cacert file '{tmp_path / 'missing.pem'}' does not exist"
+    checked = amiscript("check", script)
+    assert checked.returncode == 2 and f"tls-login.yaml:5:11: error: {what}" in checked.stdout, checked.stdout
+    dry = amiscript("run", script, "--dry-run")
+    assert dry.returncode == 2 and f"tls-login.yaml:5:11: {what}" in first_error_line(dry)
+
+
 def test_the_pytest_plugin_checks_tls_targets_with_its_cacert_option(
     pki: Pki, tls_sim: int, pytester: pytest.Pytester
 ) -> None:
@@ -465,3 +513,47 @@ def test_a_client_certificate_on_the_command_line_comes_with_its_own_key_not_the
         overridden = amiscript("run", str(script), "--cert", pki.client_combined)
     assert as_written.returncode == 3 and "--cert" in first_error_line(as_written)
     assert (overridden.returncode, overridden.stdout, overridden.stderr) == (0, "logged in\n", "")
+
+
+TLS_HINT = "(is this a TLS port? use tls://HOST:PORT)"
+PING_FIRST = """\
+connect: {host: 127.0.0.1, port: '1', timeout: 2}
+steps:
+  - send: "Action: Ping\\n\\n"
+  - expect: 'Response: \\w+'
+    timeout: 2
+"""
+BANNER_FIRST = "connect: {host: 127.0.0.1, port: '1'}\nsteps:\n  - expect: Manager\n    timeout: 1\n"
+
+
+def _alert(conn: socket.socket) -> None:
+    """What an OpenSSL server (Asterisk's TLS port) answers to plain text: a TLS alert record."""
+    conn.settimeout(5)
+    conn.recv(4096)
+    conn.sendall(bytes.fromhex("15030100020246"))  # fatal alert: protocol_version
+
+
+def test_plain_tcp_to_a_peer_that_answers_with_tls_suggests_tls(tmp_path: Path) -> None:
+    script = tmp_path / "ping.yaml"
+    script.write_text(PING_FIRST)
+    with tcp_peer(_alert) as (host, port):
+        result = amiscript("run", str(script), "--target", f"tcp://{host}:{port}")
+    assert result.returncode == 1
+    assert first_error_line(result).endswith(TLS_HINT)
+
+
+def test_plain_tcp_to_a_silent_port_5039_suggests_tls_and_another_silent_port_does_not(tmp_path: Path) -> None:
+    script = tmp_path / "banner.yaml"
+    script.write_text(BANNER_FIRST)
+    host = f"127.0.{random.randint(1, 254)}.{random.randint(2, 254)}"  # a loopback address of its own
+    try:
+        listener = socket.create_server((host, 5039))  # connections complete in its backlog; none is answered
+    except OSError:
+        pytest.skip(f"cannot listen on {host}:5039")
+    with listener:
+        on_5039 = amiscript("run", str(script), "--target", f"tcp://{host}:5039")
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        elsewhere = amiscript("run", str(script), "--target", f"tcp://127.0.0.1:{other.getsockname()[1]}")
+    assert on_5039.returncode == elsewhere.returncode == 1
+    assert first_error_line(on_5039).endswith('last received: "" ' + TLS_HINT)
+    assert "tls://" not in first_error_line(elsewhere)

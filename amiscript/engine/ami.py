@@ -52,18 +52,21 @@ LOGOFF_SECONDS = 1.0  # how long an interrupted run waits for the server to take
 class AmiSteps(_Base):
     _ids = itertools.count(1)
     _id_prefix = f"amiscript-{os.getpid()}-{os.urandom(2).hex()}"
-    _logged_in = False  # a `login` step succeeded and no Logoff was sent since
 
     def log_off(self) -> None:
         """On the way out of an interrupted run (Ctrl-C, SIGTERM, a cancelled parallel run):
         a logged-in session sends Logoff, so the server ends it at once rather than seeing a
-        dropped connection. Best effort, bounded by LOGOFF_SECONDS; never before a login."""
-        if not self._logged_in:
+        dropped connection. Best effort, bounded by LOGOFF_SECONDS.
+
+        Only to a peer that speaks AMI (its banner, or a `login` step it accepted), and only
+        after a Login the script sent (by a `login` step or as raw text, as the book does) with
+        no Logoff since: a peer that is not AMI never gets an AMI packet it was not sent."""
+        if not (self.session.speaks_ami and self.session.logged_in):
             return
         data = encode_packet([("Action", "Logoff"), ("ActionID", f"{self._id_prefix}-{next(self._ids)}")])
         if self.session.farewell(data, data.decode(), LOGOFF_SECONDS):
             self._note("logged off before stopping")
-        self._logged_in = False
+        self.session.logged_in = False
 
     # -- login -----------------------------------------------------------------------------
 
@@ -106,7 +109,7 @@ class AmiSteps(_Base):
                 return
             self._set_results(answer)
             self._require_success(answer)
-            self._logged_in = True
+            self.session.speaks_ami = True  # it accepted a login, banner or not
         except _StepFailed as failure:
             self._step_failed(what, failure, step.on_error, step.location)
 
@@ -168,8 +171,6 @@ class AmiSteps(_Base):
             data = encode_packet(headers)
         except UnsafeHeader as exc:
             raise ScriptError(str(exc), where) from None
-        if any(name.lower() == "action" and value.strip().lower() == "logoff" for name, value in headers):
-            self._logged_in = False  # the script says goodbye itself
         inbox = self.session.packets()
         transport = self._open_for_wait()
         if transport is not None and not self._transmit(data, data.decode("utf-8", "replace"), where):

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import regex
@@ -49,7 +48,7 @@ from amiscript.script.model import (
     WaitEvent,
 )
 from amiscript.script.source import excerpt
-from amiscript.script.template import Ref, Template, Value, read_file_value
+from amiscript.script.template import Ref, Template, Value, connect_file, read_file_value
 from amiscript.script.timedregex import Budget
 from amiscript.transports.base import Target, TlsOptions, Transport
 
@@ -240,10 +239,7 @@ class Interpreter(AmiSteps):
         for name, template in self.script.connect.tls:
             value = render(template)
             if name != "server_name":
-                path = Path(value).expanduser()
-                value = str(path if path.is_absolute() else Path(self.script.path).parent / path)
-                if not Path(value).is_file():
-                    raise ScriptError(f"{name} file {value!r} does not exist", template.location, hint="check the path")
+                value = connect_file(name, value, self.script.path, template.location)
             values[name] = value
         return TlsOptions(**values)
 
@@ -457,7 +453,7 @@ class Interpreter(AmiSteps):
             return
         handler = self._handler("timeout")
         if handler is None:
-            raise RunFailed(message, where)
+            raise RunFailed(message, where, hint=self.session.tls_hint())
         self._note(f"{where}: {message}; running the timeout handler")
         self._run_handler("timeout", *handler)
 
@@ -471,6 +467,7 @@ class Interpreter(AmiSteps):
         if handler is None:
             if isinstance(error, TransportError) and error.location is None:
                 error.location = where
+            error.hint = error.hint or self.session.tls_hint()
             raise error
         self._note(f"{where}: {error.message}; running the eof handler")
         self._run_handler("eof", *handler)

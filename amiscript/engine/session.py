@@ -9,6 +9,7 @@ It never looks at which transport it has.
 from __future__ import annotations
 
 import codecs
+import re
 import threading
 from collections.abc import Callable
 from enum import Enum
@@ -23,6 +24,14 @@ from amiscript.transports.base import Target, Transport
 T = TypeVar("T")
 SETTLE_SECONDS = 0.05  # quiet time after which a match that might still grow is taken
 LOG_LINE_MAX = 1 << 16  # -v shows at most this much of one received line: a peer may send one without end
+# The AMI banner opens the stream; through telnet it follows the client's own few lines.
+AMI_BANNER = re.compile(rb"(?:^|\n)Asterisk Call Manager/")
+GREETING_BYTES = 4096
+TLS_RECORDS = (b"\x15\x03", b"\x16\x03")  # a TLS alert or handshake record: the peer speaks TLS
+TLS_PORT = 5039  # Asterisk's AMI-over-TLS port
+TLS_HINT = "is this a TLS port? use tls://HOST:PORT"
+# Login and Logoff as any send writes them, so that raw `send` text counts as well as `login:`
+LOGIN_OR_LOGOFF = re.compile(rb"^[ \t]*action[ \t]*:[ \t]*(login|logoff)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 
 
 class Cancelled(Exception):
@@ -69,6 +78,10 @@ class Session:
         self.eof = False
         self._received = 0
         self.recorder: Callable[[str, bytes], None] | None = None  # every byte, each way (--transcript)
+        self.speaks_ami = False  # the peer greeted with the AMI banner, or took a `login` step
+        self.logged_in = False  # a Login action was sent (step or raw text) and no Logoff since
+        self._greeting = b""
+        self._where: Target | None = None
         self._partial_line = ""
         self._cutting_line = False  # the line being logged passed LOG_LINE_MAX: drop the rest of it
         # surrogateescape keeps each byte that is not UTF-8, so -v can show it as it came (\xe9)
@@ -89,6 +102,7 @@ class Session:
             except TransportError as exc:
                 self.lose(exc)
                 raise
+            self._where = where
             self.note(f"connected to {where}")
         return self._transport
 
@@ -110,6 +124,8 @@ class Session:
             self.lose(exc)
             raise
         self._sending = False
+        for said in LOGIN_OR_LOGOFF.finditer(data):
+            self.logged_in = said.group(1).lower() == b"login"
 
     def farewell(self, data: bytes, shown: str, timeout: float) -> bool:
         """On the way out of an interrupted run: send ``data`` if the connection is open and
@@ -131,6 +147,16 @@ class Session:
         except TransportError:
             pass
         return True
+
+    def tls_hint(self) -> str:
+        """For a wait that got nothing useful over plain TCP or telnet: a hint when the peer
+        seems to speak TLS (its first bytes are a TLS record, or it is silent on port 5039)."""
+        where = self._where
+        if where is None or where.transport not in ("tcp", "telnet"):
+            return ""
+        if self._greeting[:2] in TLS_RECORDS or (self._received == 0 and where.port == TLS_PORT):
+            return TLS_HINT
+        return ""
 
     def lose(self, error: TransportError) -> None:
         """The connection failed or broke: what was received still counts, then end of file."""
@@ -224,6 +250,9 @@ class Session:
             self._deliver(data)
 
     def _deliver(self, data: bytes) -> None:
+        if self._received < GREETING_BYTES:
+            self._greeting = (self._greeting + data)[:GREETING_BYTES]
+            self.speaks_ami = self.speaks_ami or AMI_BANNER.search(self._greeting) is not None
         self._received += len(data)
         if self.recorder is not None:
             self.recorder("received", data)

@@ -60,7 +60,7 @@ from amiscript.script.schema import (
     TOP_KEYS,
     VAR_KEYS,
 )
-from amiscript.script.template import NAME, Template, Value, parse_template
+from amiscript.script.template import NAME, Template, Value, connect_file, parse_template
 from amiscript.script.yamlnodes import YList, YMap, YNode, YStr, describe, load_yaml_file, parse_yaml
 
 if TYPE_CHECKING:  # the expression language loads only for scripts that use it (assert, until)
@@ -427,22 +427,9 @@ class _Builder:
                 hint=f"choose one of: {', '.join(TRANSPORTS)}",
             )
         spawn = transport.raw == "spawn"
-        if transport.is_literal and not spawn:
-            for key in SPAWN_KEYS:
-                if key in conn:
-                    raise ScriptError(
-                        f"`{key}` is only for `transport: spawn`",
-                        conn.key_locations[key],
-                        hint="remove it, or set `transport: spawn`",
-                    )
-        if transport.is_literal and transport.raw != "tls":
-            for key in TLS_KEYS:
-                if key in conn:
-                    raise ScriptError(
-                        f"`{key}` is only for `transport: tls`",
-                        conn.key_locations[key],
-                        hint="remove it, or set `transport: tls`",
-                    )
+        if transport.is_literal:
+            _only_for(conn, "spawn", SPAWN_KEYS, transport.raw)
+            _only_for(conn, "tls", TLS_KEYS, transport.raw)
         tls = tuple((key, self.template(conn[key], f"connect {key}")) for key in TLS_KEYS if key in conn)
         if "key" in conn and "cert" not in conn:
             raise ScriptError(
@@ -450,6 +437,9 @@ class _Builder:
                 conn.key_locations["key"],
                 hint="add `cert: FILE`, or drop `key:` if the key is in the certificate file",
             )
+        for key, template in tls:
+            if key != "server_name" and template.is_literal:  # one with variables is checked when it runs
+                connect_file(key, template.render({}), self.file, template.location)
         command = self.command(conn["command"]) if "command" in conn else ()
         if spawn and not command:
             raise ScriptError(
@@ -916,6 +906,19 @@ class _Builder:
 
 
 _DIGITS = regex.compile(r"[0-9]{1,10}")
+
+
+def _only_for(conn: YMap, transport: str, keys: Iterable[str], chosen: str) -> None:
+    """A key of one transport (spawn's `command:`, TLS's `cacert:`) under another is a mistake."""
+    if chosen == transport:
+        return
+    for key in keys:
+        if key in conn:
+            raise ScriptError(
+                f"`{key}` is only for `transport: {transport}`",
+                conn.key_locations[key],
+                hint=f"remove it, or set `transport: {transport}`",
+            )
 
 
 def _column_of(node: YNode, offset: int | None) -> Location:

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from amiscript.errors import Location, ScriptError
 
@@ -83,6 +84,20 @@ def read_file_value(path: str, where: Location) -> str:
     except UnicodeDecodeError:
         raise ScriptError(f"{path!r} (for ${{file:{path}}}) is not UTF-8 text", where) from None
     return text[:-1] if text.endswith("\n") else text
+
+
+def connect_file(key: str, value: str, script_file: str, where: Location) -> str:
+    """A file `connect:` names (cacert, cert, key): relative to the script's folder, as an include
+    is, so a script runs from any directory; one that does not exist is reported where it is written."""
+    path = Path(value).expanduser()
+    found = path if path.is_absolute() else Path(script_file).parent / path
+    if not found.is_file():
+        raise ScriptError(
+            f"{key} file {str(found)!r} does not exist",
+            where,
+            hint="a path in `connect:` is relative to the script's folder",
+        )
+    return str(found)
 
 
 def lookup(ref: Ref, values: Mapping[str, Value], env: Mapping[str, str], where: Location) -> str:

@@ -10,8 +10,14 @@ The ``regex`` package's own ``timeout`` counts the *process's CPU time*: on a bu
 fires late by the clock (twice as late was measured on a loaded 2-core box), and while other
 threads work it fires early. So it only keeps the common case cheap: a search runs inline
 with a small CPU allowance, and one that needs more runs again in a thread of its own,
-waited for by the clock until the deadline and then left behind (it stops by itself soon
-after, on its CPU timeout; it is a daemon, so it never holds up the exit).
+waited for by the clock until the deadline and then left behind.
+
+A search left behind cannot be stopped from outside, so its own CPU allowance must end it:
+each attempt gets the time left by the clock. A thread never uses more CPU than clock time, so
+an attempt cut short by other threads' CPU use ends before the deadline and is tried again
+with what is left, and all attempts together use at most the step's budget of CPU: a step
+that fails at 2 s leaves no core busy for long after (a first design let it run 4x as long).
+The thread is a daemon, so it never holds up the exit.
 """
 
 from __future__ import annotations
@@ -32,7 +38,6 @@ BACKTRACKING_HINT = (
 )
 MIN_SECONDS = 0.05  # even at its deadline, a sane regex gets this long to settle a match
 INLINE_CPU_SECONDS = 0.05  # what a search may take inline; nearly all need a tiny fraction of it
-LEFT_BEHIND_CPU_FACTOR = 4  # a search left behind at the deadline stops after this many times its budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +86,13 @@ def _search_beside(
     """Search in a thread of its own (the GIL released) and wait ``seconds`` by the clock;
     None if it did not finish by then."""
     outcome: list[regex.Match[str] | None] = []
+    deadline = time.monotonic() + seconds
 
     def run() -> None:
-        cpu = seconds * LEFT_BEHIND_CPU_FACTOR + 1
-        with contextlib.suppress(TimeoutError):
-            outcome.append(pattern.search(text, pos, partial=partial, concurrent=True, timeout=cpu))
+        while (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                outcome.append(pattern.search(text, pos, partial=partial, concurrent=True, timeout=left))
+                return
 
     worker = threading.Thread(target=run, name="amiscript-regex", daemon=True)
     worker.start()

@@ -117,7 +117,12 @@ def client_context(options: TlsOptions) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=options.cacert)
     except (OSError, ssl.SSLError) as exc:
-        raise UsageError(_unusable("CA certificate file", options.cacert, exc)) from None
+        raise UsageError(
+            _unusable("CA certificate file", options.cacert, exc, _not_a_ca_file(options.cacert)),
+            hint="give the PEM certificate of the CA that signed the server's certificate"
+            if isinstance(exc, ssl.SSLError)
+            else "check the path",
+        ) from None
     if options.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -131,7 +136,7 @@ def client_context(options: TlsOptions) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             what = "client certificate and key" if options.key else "client certificate"
             raise UsageError(
-                _unusable(what, options.cert, exc),
+                _unusable(what, options.cert, exc, "it is not PEM, or the key does not match"),
                 hint="both must be PEM; the key unencrypted, in the --cert file or given with --key",
             ) from None
     return context
@@ -142,12 +147,22 @@ def _no_passphrase() -> bytes:
     raise ssl.SSLError("the key is encrypted with a passphrase")
 
 
-def _unusable(what: str, path: str | None, exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError):
-        reason = "it is not PEM, or the key does not match" if "cert" in what else _short(exc)
-    else:
-        reason = getattr(exc, "strerror", None) or str(exc)
+def _unusable(what: str, path: str | None, exc: BaseException, unreadable: str) -> str:
+    """``unreadable`` says what is wrong with a file OpenSSL could open but not use."""
+    reason = unreadable if isinstance(exc, ssl.SSLError) else getattr(exc, "strerror", None) or str(exc)
     return f"cannot use the {what} {path!r}: {reason}"
+
+
+def _not_a_ca_file(path: str | None) -> str:
+    """What a file OpenSSL found no certificate in holds instead, as far as a glance tells."""
+    try:
+        with open(path or "", "rb") as handle:
+            start = handle.read(1 << 16)
+    except OSError:
+        start = b""
+    if b"PRIVATE KEY-----" in start:
+        return "it holds a private key, not a CA certificate"
+    return "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
 
 
 def _short(exc: BaseException) -> str:
