@@ -16,6 +16,7 @@ from amiscript.protocol import (
     UnsafeHeader,
     encode_packet,
 )
+from amiscript.protocol.auth import md5_key
 
 from .capturelib import CAPTURES, capture_names
 
@@ -241,3 +242,8 @@ def test_follows_takes_privilege_and_actionid_once_so_look_alike_output_stays_ou
     (packet,) = read_all([data], legacy_follows=True)
     assert packet.get_all("ActionID") == ["1"]
     assert packet.get_all("Output") == ["ActionID: in the output"]
+
+
+def test_the_md5_key_is_the_one_asterisk_accepted_in_the_capture() -> None:
+    """challenge-md5-login: Asterisk sent Challenge 115991323 and accepted this Key for secret5."""
+    assert md5_key("115991323", "secret5") == "8df7a3824f33f695d9983d5df6f4a9c9"
