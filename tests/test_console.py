@@ -532,3 +532,25 @@ def test_ctrl_c_while_waiting_keeps_the_action_in_the_recording(tmp_path: Path) 
     note = "  # sent, but Ctrl-C stopped the wait during the session: no answer was seen\n"
     assert note + "  - action:\n      Action: Hold\n" in text
     assert text.index("Action: Hold") < text.index("Action: Ping")
+
+
+def test_timeout_has_the_same_bound_as_run(sim: tuple[str, int], tmp_path: Path) -> None:
+    """One day, as for `run --timeout` (the console once had an hour of its own)."""
+    host, port = sim
+    base = [sys.executable, "-m", "amiscript", "console", "--target", f"tcp://{host}:{port}", *LOGIN]
+    hours = subprocess.run(
+        [*base, "--timeout", "7200"],
+        input="Ping\n",
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path),
+    )
+    assert hours.returncode == 0 and "Pong" in hours.stdout, hours.stderr
+    too_long = subprocess.run(
+        [*base, "--timeout", "86401"], capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL
+    )
+    assert too_long.returncode == 2
+    assert too_long.stderr == (
+        "amiscript: error: --timeout must be greater than 0 and at most 86400 seconds, not 86401\n"
+    )
