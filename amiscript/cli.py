@@ -108,22 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "TLS, default port 5039), or telnet://HOST:PORT to go through the telnet client as the book does; "
         "repeat it to check several PBXs",
     )
-    tls = run.add_argument_group("TLS (tls:// targets and `transport: tls`; over the script's `connect:`)")
-    tls.add_argument(
-        "--cacert", metavar="FILE", help="trust the CA certificates in this PEM file instead of the system's"
-    )
-    tls.add_argument("--cert", metavar="FILE", help="client certificate (PEM), for servers that ask for one")
-    tls.add_argument("--key", metavar="FILE", help="the client certificate's unencrypted key, if not in --cert")
-    tls.add_argument(
-        "--server-name",
-        metavar="NAME",
-        help="the name the server's certificate must hold (and SNI), when it differs from the host connected to",
-    )
-    tls.add_argument(
-        "--insecure",
-        action="store_true",
-        help="do not verify the server's certificate (warns on stderr; for tests only)",
-    )
+    _add_tls_options(run, "tls:// targets and `transport: tls`; over the script's `connect:`")
     run.add_argument(
         "--inventory",
         metavar="FILE",
@@ -276,7 +261,10 @@ def _add_console_commands(commands: argparse._SubParsersAction) -> None:  # type
     record.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     for sub in (console, record):
         sub.add_argument(
-            "--target", metavar="URL", help="tcp://HOST:PORT or telnet://HOST:PORT (default tcp://127.0.0.1:5038)"
+            "--target",
+            metavar="URL",
+            help="tcp://HOST:PORT, tls://HOST[:PORT] (AMI over TLS, default port 5039) or telnet://HOST:PORT "
+            "(default tcp://127.0.0.1:5038)",
         )
         sub.add_argument(
             "--simulate", action="store_true", help="start the built-in simulator and connect to it (user admin)"
@@ -294,6 +282,27 @@ def _add_console_commands(commands: argparse._SubParsersAction) -> None:  # type
         sub.add_argument(
             "--timeout", type=float, default=10.0, metavar="SECONDS", help="wait this long for each answer (default 10)"
         )
+        _add_tls_options(sub, "tls:// targets")
+
+
+def _add_tls_options(command: argparse.ArgumentParser, applies: str) -> None:
+    """The TLS options, the same for every command that connects; _tls_options reads them."""
+    tls = command.add_argument_group(f"TLS ({applies})")
+    tls.add_argument(
+        "--cacert", metavar="FILE", help="trust the CA certificates in this PEM file instead of the system's"
+    )
+    tls.add_argument("--cert", metavar="FILE", help="client certificate (PEM), for servers that ask for one")
+    tls.add_argument("--key", metavar="FILE", help="the client certificate's unencrypted key, if not in --cert")
+    tls.add_argument(
+        "--server-name",
+        metavar="NAME",
+        help="the name the server's certificate must hold (and SNI), when it differs from the host connected to",
+    )
+    tls.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify the server's certificate (warns on stderr; for tests only)",
+    )
 
 
 def _add_include_path(command: argparse.ArgumentParser) -> None:
@@ -338,7 +347,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
 
             # at a prompt Ctrl-C clears the line, every time: not the one-shot stop of a run
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            return run_console(args, _parse_vars(args.var), out)
+            return run_console(args, _parse_vars(args.var), _tls_options(args, err), out)
         parser.print_help(out)
         return 2
     except AmiscriptError as exc:

@@ -16,6 +16,7 @@ from amiscript.protocol import (
     UnsafeHeader,
     encode_packet,
 )
+from amiscript.protocol.auth import md5_key
 
 from .capturelib import CAPTURES, capture_names
 
@@ -314,3 +315,8 @@ def test_a_buffer_larger_than_one_framing_pass_reads_the_same_as_small_reads() -
     whole = read_all([data])
     assert whole == read_all([data[i : i + 999] for i in range(0, len(data), 999)])
     assert len(whole) == 2000 and whole[-1] == Packet.of(("Event", "E1999"), ("Pad", "p" * (1999 % 700)))
+
+
+def test_the_md5_key_is_the_one_asterisk_accepted_in_the_capture() -> None:
+    """challenge-md5-login: Asterisk sent Challenge 115991323 and accepted this Key for secret5."""
+    assert md5_key("115991323", "secret5") == "8df7a3824f33f695d9983d5df6f4a9c9"

@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -294,6 +296,7 @@ def test_a_refused_login_is_one_line_and_exit_1(sim: tuple[str, int], tmp_path: 
     )
     assert result.returncode == 1
     assert result.stderr == "amiscript: error: login as 'admin' failed: Authentication failed\n"
+    assert "closed the connection" not in result.stdout  # the error says it all
 
 
 def test_nothing_listening_is_one_line_and_exit_3(tmp_path: Path) -> None:
@@ -323,6 +326,32 @@ def test_a_secret_env_that_is_not_set_is_one_line_and_exit_2(tmp_path: Path) -> 
         "amiscript: error: --secret-env NO_SUCH_VAR_HERE: the environment variable is not set "
         "(export NO_SUCH_VAR_HERE=...)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("given", "line"),
+    [
+        ({"username": "ad\nmin"}, "--username contains a line feed (LF)"),
+        ({"secret": SECRET + "\r\nAction: Command"}, "the secret in $AMI_TEST_SECRET contains a carriage return (CR)"),
+    ],
+)
+def test_a_line_break_in_the_username_or_secret_is_refused_before_connecting(
+    tmp_path: Path, given: dict[str, str], line: str
+) -> None:
+    """As `run` refuses it: it would add header lines to the Login. The value is never shown."""
+    connections: list[bytes] = []
+    secret = given.get("secret", SECRET)
+    with tcp_peer(lambda conn: connections.append(conn.recv(100))) as (host, port):
+        result = subprocess.run(
+            [sys.executable, "-m", "amiscript", "console", "--target", f"tcp://{host}:{port}",
+             "--username", given.get("username", "admin"), "--secret-env", "AMI_TEST_SECRET"],
+            capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+            env=_env(tmp_path, AMI_TEST_SECRET=secret),
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and line in result.stderr and "Traceback" not in result.stderr
+    assert SECRET not in result.stdout + result.stderr and "min" not in result.stderr
+    assert connections == []
 
 
 # -- record, check, replay ------------------------------------------------------------------
@@ -410,3 +439,118 @@ def test_record_refuses_to_overwrite_a_file(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("amiscript: error: record: there.yaml exists")
     assert (tmp_path / "there.yaml").read_text() == "keep me\n"
+
+
+def _pbx(seen: list[Packet], hold: str = "", held: threading.Event | None = None):  # type: ignore[no-untyped-def]
+    """A PBX that answers every action (Logoff with Goodbye) except ``hold``, which it keeps."""
+
+    def pbx(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+        for packet in _packets(conn, seen):
+            action = packet.get("Action") or ""
+            if action == "Logoff":
+                conn.sendall(encode_packet([("Response", "Goodbye"), ("ActionID", packet.get("ActionID") or "")]))
+                return
+            if action == hold and held is not None:
+                held.set()
+            else:
+                conn.sendall(_answer(packet))
+
+    return pbx
+
+
+def test_record_to_a_path_that_cannot_be_written_stops_before_connecting(tmp_path: Path) -> None:
+    seen: list[Packet] = []
+    with tcp_peer(_pbx(seen)) as (host, port):
+        result = _amiscript("record", "/proc/x.yaml", "--target", f"tcp://{host}:{port}", *LOGIN, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "amiscript: error: record: cannot write /proc/x.yaml: No such file or directory"
+    ]
+    assert seen == []  # not even a login: nothing to log off
+
+
+def test_slash_record_to_an_unwritable_path_leaves_the_console_as_it_was(sim: tuple[str, int], tmp_path: Path) -> None:
+    child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    child.sendline("/record /proc/x.yaml")
+    child.expect_exact("# error: record: cannot write /proc/x.yaml")
+    child.sendline("Ping")
+    child.expect(r"Ping: +Pong")
+    child.expect_exact("ami> ")
+    assert "error" not in child.before  # not recording: nothing fails to be written
+    child.sendline("/record ok.yaml")
+    child.expect_exact("# recording to ok.yaml")
+    child.sendline("UserEvent Kept")
+    child.expect_exact("Event Sent")
+    assert _finish(child) == 0
+    assert "UserEvent: Kept" in (tmp_path / "ok.yaml").read_text()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["history", "ok.yaml"]  # no temporary file left
+
+
+def test_the_recording_is_replaced_whole_not_rewritten_in_place(sim: tuple[str, int], tmp_path: Path) -> None:
+    """A reader (or a crash) never sees half a script: each write is a new file renamed over it."""
+    child = _spawn(sim, tmp_path, "record", "whole.yaml", NO_COLOR="1")
+    first = (tmp_path / "whole.yaml").stat().st_ino
+    child.sendline("Ping")
+    child.expect(r"Ping: +Pong")
+    child.expect_exact("ami> ")
+    assert (tmp_path / "whole.yaml").stat().st_ino != first
+    assert _finish(child) == 0
+
+
+@pytest.mark.parametrize("when", ["at the prompt", "while waiting for an answer"])
+def test_sigterm_logs_off_and_exits_143_with_one_line(tmp_path: Path, when: str) -> None:
+    seen: list[Packet] = []
+    held = threading.Event()
+    with tcp_peer(_pbx(seen, "Hold", held)) as address:
+        child = _spawn(address, tmp_path, "console", NO_COLOR="1")
+        if when != "at the prompt":
+            child.sendline("Hold")
+            assert held.wait(TIMEOUT)
+        child.kill(signal.SIGTERM)
+        child.expect(pexpect.EOF)
+        child.close()
+    assert child.exitstatus == 143
+    shown = child.logfile_read.getvalue()
+    assert shown.count("amiscript: terminated") == 1 and "Traceback" not in shown and "error" not in shown
+    assert [packet.get("Action") for packet in seen][-1] == "Logoff"
+
+
+def test_ctrl_c_while_waiting_keeps_the_action_in_the_recording(tmp_path: Path) -> None:
+    seen: list[Packet] = []
+    held = threading.Event()
+    with tcp_peer(_pbx(seen, "Hold", held)) as address:
+        child = _spawn(address, tmp_path, "record", "held.yaml", NO_COLOR="1")
+        child.sendline("Hold Note=x")
+        assert held.wait(TIMEOUT)
+        child.sendintr()
+        child.expect_exact("# stopped waiting for the answer")
+        child.sendline("Ping")
+        child.expect_exact("ami> ")
+        assert _finish(child) == 0
+    text = (tmp_path / "held.yaml").read_text()
+    note = "  # sent, but Ctrl-C stopped the wait during the session: no answer was seen\n"
+    assert note + "  - action:\n      Action: Hold\n" in text
+    assert text.index("Action: Hold") < text.index("Action: Ping")
+
+
+def test_timeout_has_the_same_bound_as_run(sim: tuple[str, int], tmp_path: Path) -> None:
+    """One day, as for `run --timeout` (the console once had an hour of its own)."""
+    host, port = sim
+    base = [sys.executable, "-m", "amiscript", "console", "--target", f"tcp://{host}:{port}", *LOGIN]
+    hours = subprocess.run(
+        [*base, "--timeout", "7200"],
+        input="Ping\n",
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path),
+    )
+    assert hours.returncode == 0 and "Pong" in hours.stdout, hours.stderr
+    too_long = subprocess.run(
+        [*base, "--timeout", "86401"], capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL
+    )
+    assert too_long.returncode == 2
+    assert too_long.stderr == (
+        "amiscript: error: --timeout must be greater than 0 and at most 86400 seconds, not 86401\n"
+    )

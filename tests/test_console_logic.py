@@ -218,7 +218,7 @@ def test_a_prompted_secret_is_recorded_as_an_environment_variable_with_a_note() 
 def test_the_secret_typed_or_echoed_back_is_written_as_a_reference_never_as_its_value(tmp_path: Path) -> None:
     recording = Recording(Connection("tcp", "h", 1, "admin", "S"), {"box": "123@default"}, secret="hunter2")
     got = Packet.of(("Response", "Success"), ("Val", "hunter2"), ("Mailbox", "123@default"))
-    recording.add(Exchange((("Action", "DBGet"), ("Key", "x-hunter2")), got))
+    recording.add(Exchange((("Action", "DBGet"), ("Key", "hunter2")), got))
     shown = Packet.of(("Response", "Success"), ("Output", "the secret is hunter2 (7 letters)"))
     recording.add(Exchange((("Action", "Command"), ("Command", "show")), shown))
     refused = Packet.of(("Response", "Error"), ("Message", "bad key hunter2"))
@@ -229,12 +229,31 @@ def test_the_secret_typed_or_echoed_back_is_written_as_a_reference_never_as_its_
     path.write_text(text, encoding="utf-8")
     _, get, command, _ = load_script(str(path)).steps
     assert isinstance(get, Action) and isinstance(command, Action)
-    assert dict(get.headers)["Key"].raw == "x-${secret}"
+    assert dict(get.headers)["Key"].raw == "${secret}"
     assert {m.header: m.source.raw for m in get.expect}["Val"] == "${secret}"
     assert {m.header: m.source.raw for m in get.expect}["Mailbox"] == "${box}"
     output = next(m for m in command.expect if m.header == "Output")
     pattern = output.source.render({"secret": "hunter2"}, environ={})
+    assert pattern == ".*"  # the line that holds it is not checked
     assert regex.search(pattern, "the secret is hunter2 (7 letters)")
+
+
+def test_a_short_secret_is_replaced_only_where_it_is_the_whole_value(tmp_path: Path) -> None:
+    """A lab secret such as 1234 turns up inside mailboxes and counts: those stay as they are."""
+    recording = Recording(Connection("tcp", "h", 1, "admin", "S"), secret="1234")
+    count = Packet.of(("Response", "Success"), ("Mailbox", "1234@default"), ("NewMessages", "1234"), ("Val", "1234"))
+    recording.add(Exchange((("Action", "MailboxCount"), ("Mailbox", "1234@default"), ("Val", "1234")), count))
+    path = tmp_path / "short.yaml"
+    path.write_text(recording.to_yaml("short", mask=lambda value: value.replace("1234", "****")), encoding="utf-8")
+    text = path.read_text()
+    assert "${secret}@default" not in text
+    _, step = load_script(str(path)).steps
+    assert isinstance(step, Action)
+    assert dict(step.headers)["Mailbox"].raw == "1234@default" and dict(step.headers)["Val"].raw == "${secret}"
+    checks = {m.header: m.source.raw for m in step.expect}
+    assert "Mailbox" not in checks  # it holds the secret: not checked
+    assert all("1234" not in value for value in checks.values())  # Val, a number, is checked as one
+    assert "# observed: Mailbox: ****@default   (not checked: it holds the secret)" in text
 
 
 def test_the_recording_shown_in_docs_console_md_is_what_the_recorder_writes() -> None:
@@ -269,3 +288,28 @@ def test_odd_characters_in_answers_keep_the_file_valid_and_the_values_exact(tmp_
     assert isinstance(step, Action)
     assert dict(step.headers)["Note"].raw == odd
     assert {m.header: m.source.raw for m in step.expect}["Note"] == odd
+
+
+def test_an_action_whose_wait_was_stopped_is_recorded_with_a_note(tmp_path: Path) -> None:
+    recording = Recording(Connection("tcp", "h", 1, "admin", "S"))
+    recording.add(Exchange((("Action", "WaitEvent"),), None, interrupted=True))
+    path = tmp_path / "stopped.yaml"
+    path.write_text(recording.to_yaml("stopped"), encoding="utf-8")
+    assert "  # sent, but Ctrl-C stopped the wait during the session: no answer was seen\n  - action:" in (
+        path.read_text()
+    )
+    _, step = load_script(str(path)).steps
+    assert isinstance(step, Action) and dict(step.headers)["Action"].raw == "WaitEvent" and not step.expect
+
+
+def test_a_tls_session_is_replayed_over_tls_with_its_settings(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not read by load_script")
+    tls = (("cacert", "ca.pem"), ("server_name", "pbx.example.net"))
+    recording = Recording(Connection("tls", "127.0.0.1", 5039, "admin", "S", tls=tls, insecure=True))
+    path = tmp_path / "t.yaml"
+    path.write_text(recording.to_yaml("t"), encoding="utf-8")
+    text = path.read_text()
+    assert "amiscript run t.yaml --insecure" in text and "--target tls://HOST:PORT" in text
+    connect = load_script(str(path)).connect
+    assert connect is not None and connect.transport.raw == "tls"
+    assert {name: value.raw for name, value in connect.tls} == {"cacert": "ca.pem", "server_name": "pbx.example.net"}

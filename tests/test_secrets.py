@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import io
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
+import pexpect
 import pytest
 import regex
 
@@ -136,10 +138,13 @@ class Run:
     stderr: str
 
 
-def amiscript(*args: str, env: dict[str, str] | None = None, files: tuple[Path, ...] = (), cwd: Path) -> Run:
+def amiscript(
+    *args: str, env: dict[str, str] | None = None, files: tuple[Path, ...] = (), cwd: Path, stdin: str = ""
+) -> Run:
     result = subprocess.run(
-        [*AMISCRIPT, *args], capture_output=True, text=True, timeout=60, cwd=cwd, env={**os.environ, **(env or {})}
-    )
+        [*AMISCRIPT, *args], capture_output=True, text=True, timeout=60, cwd=cwd, env={**os.environ, **(env or {})},
+        input=stdin,
+    )  # fmt: skip
     assert "Traceback" not in result.stderr, result.stderr
     written = [path.read_text(encoding="utf-8") for path in files if path.exists()]
     text = "\n".join([result.stdout, result.stderr, *written])
@@ -474,3 +479,70 @@ def test_a_password_in_a_target_url_is_refused_and_not_repeated(tmp_path: Path, 
         assert run.code == 2, run.text
         assert f"{named} '{masked}': a user or password in the URL is not used" in run.stderr
         assert_no_leak(run.text)
+
+
+# -- the console and the recorder ------------------------------------------------------------------
+
+TYPED = (  # what a person types: the secret only as ${secret}, so that its echo on the terminal is harmless
+    "SetVar Variable=TOKEN Value=${secret}",
+    "GetVar Variable=TOKEN",
+    "UserEvent Leak Token=${secret}",
+    'Command "echo ${secret}"',
+    "Action: DBPut",
+    "Family: t",
+    "Key: k",
+    "Val: ${secret}",
+    "",
+)
+
+
+def _console_target(request: pytest.FixtureRequest, peer: str) -> tuple[str, str]:
+    """The target and the user whose secret is TRICKY there."""
+    return (request.getfixturevalue("pbx"), "tricky") if peer == "pbx" else (request.getfixturevalue("echo_peer"), "x")
+
+
+@pytest.mark.parametrize("auth", ["plain", "md5"])
+@pytest.mark.parametrize("peer", ["pbx", "echo"])
+def test_a_recorded_console_session_shows_and_writes_no_secret(
+    tmp_path: Path, request: pytest.FixtureRequest, peer: str, auth: str
+) -> None:
+    target, user = _console_target(request, peer)
+    history = tmp_path / "history"
+    child = pexpect.spawn(
+        AMISCRIPT[0], [*AMISCRIPT[1:], "record", "session.yaml", "--target", target, "--username", user,
+                       "--secret-env", ENV_NAME, "--auth", auth],
+        env={**os.environ, ENV_NAME: TRICKY, "AMISCRIPT_HISTORY": str(history), "NO_COLOR": "1"},
+        encoding="utf-8", timeout=30, cwd=str(tmp_path), dimensions=(40, 200),
+    )  # fmt: skip
+    child.logfile_read = io.StringIO()
+    child.expect_exact("ami> ")
+    for line in TYPED:
+        child.sendline(line)
+        child.expect_exact("...> " if ": " in line else "ami> ")  # a raw packet's lines ask for more
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    shown = child.logfile_read.getvalue()
+    recorded = (tmp_path / "session.yaml").read_text(encoding="utf-8")
+    assert child.exitstatus == 0, shown
+    assert "Traceback" not in shown
+    if peer == "pbx":
+        assert re.search(r"Value: +\*\*\*\*", shown)  # it went through and came back, masked
+    else:
+        assert re.search(r"Echo-(Secret|Key): +\*\*\*\*", shown)
+    assert 'Val: "${secret}"' in recorded and 'Token: "${secret}"' in recorded
+    text = "\n".join([shown, recorded, history.read_text(encoding="utf-8")])
+    assert_no_leak(text, TRICKY, challenges=(CHALLENGE, *challenges_in(text)))
+
+
+@pytest.mark.parametrize("auth", ["plain", "md5"])
+def test_a_console_without_a_terminal_shows_no_secret_on_stdout_or_stderr(
+    tmp_path: Path, echo_peer: str, auth: str
+) -> None:
+    run = amiscript(
+        "console", "--target", echo_peer, "--username", "x", "--secret-env", ENV_NAME, "--auth", auth,
+        env={ENV_NAME: TRICKY}, cwd=tmp_path, stdin="\n".join(TYPED) + "\n",
+    )  # fmt: skip
+    assert run.code == 0, run.text
+    assert re.search(r"Echo-Key: +\*\*\*\*" if auth == "md5" else r"Echo-Secret: +\*\*\*\*", run.stdout)
+    assert_no_leak(run.text, TRICKY, challenges=(CHALLENGE,))

@@ -4,6 +4,8 @@ as a subprocess. Every failure must be one line that names the cause and the opt
 from __future__ import annotations
 
 import datetime
+import io
+import os
 import random
 import shutil
 import socket
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
+import pexpect
 import pytest
 import trustme
 
@@ -557,3 +560,92 @@ def test_plain_tcp_to_a_silent_port_5039_suggests_tls_and_another_silent_port_do
     assert on_5039.returncode == elsewhere.returncode == 1
     assert first_error_line(on_5039).endswith('last received: "" ' + TLS_HINT)
     assert "tls://" not in first_error_line(elsewhere)
+
+
+# -- the console and the recorder over TLS ----------------------------------------------------------
+
+
+def console(*args: str, cwd: Path) -> pexpect.spawn:
+    child = pexpect.spawn(
+        AMISCRIPT[0], [*AMISCRIPT[1:], *args, "--username", "admin", "--secret-env", "TLS_TEST_SECRET"],
+        env={**os.environ, "TLS_TEST_SECRET": "secret5", "NO_COLOR": "1", "AMISCRIPT_HISTORY": str(cwd / "history")},
+        encoding="utf-8", timeout=30, cwd=str(cwd), dimensions=(40, 200),
+    )  # fmt: skip
+    child.logfile_read = io.StringIO()
+    return child
+
+
+def test_the_console_connects_over_tls_verifying_the_server_with_cacert(pki: Pki, tls_sim: int, tmp_path: Path) -> None:
+    child = console(
+        "console", "--target", f"tls://127.0.0.1:{tls_sim}", "--cacert", pki.cacert,
+        "--server-name", "pbx.example.net", cwd=tmp_path,
+    )  # fmt: skip
+    child.expect_exact(f"# connected to tls://127.0.0.1:{tls_sim}")
+    child.expect_exact("ami> ")
+    child.sendline("Ping")
+    child.expect(r"Ping: +Pong")
+    child.expect_exact("ami> ")
+    child.sendeof()
+    child.expect_exact("# logged off")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_the_console_refuses_a_server_it_cannot_verify_with_one_line_and_exit_3(tls_sim: int, tmp_path: Path) -> None:
+    child = console(
+        "console", "--target", f"tls://127.0.0.1:{tls_sim}", "--server-name", "pbx.example.net", cwd=tmp_path
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    shown = child.logfile_read.getvalue()
+    assert child.exitstatus == 3
+    assert shown.count("amiscript: error: ") == 1 and "signed by an unknown CA" in shown and "--cacert FILE" in shown
+
+
+def test_a_session_recorded_over_tls_replays_over_tls_from_anywhere(pki: Pki, tls_sim: int, tmp_path: Path) -> None:
+    """The script says `transport: tls` with the cacert (relative to the script: it sits beside it)
+    and the server name, so `run` verifies the server as the console did, whatever its folder."""
+    shutil.copy(pki.cacert, tmp_path / "ca.pem")
+    child = console(
+        "record", "over-tls.yaml", "--target", f"tls://127.0.0.1:{tls_sim}", "--cacert", "ca.pem",
+        "--server-name", "pbx.example.net", cwd=tmp_path,
+    )  # fmt: skip
+    child.expect_exact("ami> ")
+    child.sendline("MailboxCount Mailbox=123@default")
+    child.expect(r"NewMessages: +0")
+    child.expect_exact("ami> ")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    script = tmp_path / "over-tls.yaml"
+    text = script.read_text()
+    assert "  transport: tls\n" in text and "  cacert: ca.pem\n" in text and "  server_name: pbx.example.net\n" in text
+    result = subprocess.run(
+        [*AMISCRIPT, "run", str(script), "-v"], capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={**os.environ, "TLS_TEST_SECRET": "secret5"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Action: MailboxCount" in result.stderr and "Action: Logoff" in result.stderr
+
+
+def test_a_recording_keeps_a_cacert_outside_its_folder_as_an_absolute_path(
+    pki: Pki, tls_sim: int, tmp_path: Path
+) -> None:
+    (tmp_path / "checks").mkdir()
+    child = console(
+        "record", "checks/abs.yaml", "--target", f"tls://127.0.0.1:{tls_sim}", "--cacert", pki.cacert,
+        "--server-name", "pbx.example.net", cwd=tmp_path,
+    )  # fmt: skip
+    child.expect_exact("ami> ")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert f'  cacert: "{Path(pki.cacert).resolve()}"\n' in (tmp_path / "checks" / "abs.yaml").read_text()
+    result = subprocess.run(
+        [*AMISCRIPT, "run", "checks/abs.yaml"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**os.environ, "TLS_TEST_SECRET": "secret5"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -4,13 +4,13 @@ answers) to a callback. Sending happens on the caller's thread."""
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 from collections.abc import Callable, Sequence
 
 from amiscript.errors import AmiscriptError, ConnectionLost, RunFailed
 from amiscript.protocol import Banner, Malformed, Packet, encode_packet
+from amiscript.protocol.auth import md5_key
 from amiscript.protocol.codec import PacketReader, Signal
 from amiscript.transports.base import Transport
 
@@ -138,7 +138,7 @@ def login(
         nonce = challenge.get("Challenge") or ""
         if (challenge.get("Response") or "").lower() != "success" or not nonce:
             raise RunFailed(f"login as {username!r} failed: {challenge.get('Message') or 'no challenge'}")
-        key = hashlib.md5((nonce + secret).encode("utf-8", "surrogateescape")).hexdigest()
+        key = md5_key(nonce, secret)
         remember_secret(key)
         headers = [("Action", "Login"), ("AuthType", "md5"), ("Username", username), ("Key", key)]
     else:

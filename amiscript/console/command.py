@@ -10,15 +10,17 @@ from typing import TextIO
 from amiscript.console.repl import Console, ConsoleOptions
 from amiscript.errors import UsageError
 from amiscript.frontend import parse_target
-from amiscript.transports.base import Target
+from amiscript.script.model import MAX_SECONDS
+from amiscript.transports.base import Target, TlsOptions
 
 DEFAULT_TARGET = "tcp://127.0.0.1:5038"
 CONNECT_TIMEOUT = 10.0
 
 
-def run(args: argparse.Namespace, variables: dict[str, str], out: TextIO) -> int:
-    if not 0 < args.timeout <= 3600:
-        raise UsageError(f"--timeout must be greater than 0 and at most 3600 seconds, not {args.timeout:g}")
+def run(args: argparse.Namespace, variables: dict[str, str], tls: TlsOptions, out: TextIO) -> int:
+    """``tls`` is the command line's TLS options, already checked (cli's _tls_options)."""
+    if not 0 < args.timeout <= MAX_SECONDS:
+        raise UsageError(f"--timeout must be greater than 0 and at most {MAX_SECONDS:g} seconds, not {args.timeout:g}")
     if args.simulate:
         if args.target:
             raise UsageError("give --simulate or --target, not both")
@@ -28,7 +30,8 @@ def run(args: argparse.Namespace, variables: dict[str, str], out: TextIO) -> int
             host, port = sim.address
             return _run(args, Target("tcp", host, port, CONNECT_TIMEOUT), variables, out, simulated=True)
     where = parse_target(args.target or DEFAULT_TARGET)
-    return _run(args, Target(where.transport, where.host, where.port, CONNECT_TIMEOUT), variables, out)
+    target = Target(where.transport, where.host, where.port, CONNECT_TIMEOUT, tls=tls)
+    return _run(args, target, variables, out)
 
 
 def _run(

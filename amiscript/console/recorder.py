@@ -4,6 +4,7 @@ What goes in the file:
 
 - the connection and login as variables (host, port, username), the secret as a ``secret``
   variable whose default reads an environment variable (``${env:NAME}``), never its value;
+  over TLS, the TLS settings the console used, so that the replay verifies the server the same way;
 - each action the person sent, as typed (typed text is already template text: ``${var}``
   stays a reference), as an ``action`` step whose ``expect`` holds the headers of the answer
   that a replay against the same server will see again (see ``classify``);
@@ -31,6 +32,7 @@ class Check(Enum):
     EXACT = "checked"
     NUMBER = "checked to be a number"  # a counter: the same server may count differently next time
     SKIP = "not checked: it changes every time"  # ids, timestamps, challenges
+    SECRET = "not checked: it holds the secret"  # inside other text: checking it would write the secret
 
 
 # Header names whose values are new on every call, whatever they look like.
@@ -66,6 +68,8 @@ class Connection:
     secret_env: str | None  # the environment variable the console read the secret from
     auth: str = "plain"
     simulated: bool = False  # a simulator started for the session: replay with --simulate
+    tls: tuple[tuple[str, str], ...] = ()  # `connect:`'s cacert, cert, key, server_name, as the script writes them
+    insecure: bool = False  # the server's certificate was not verified (--insecure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class Exchange:
     sent: tuple[tuple[str, str], ...]
     answer: Packet | None
     waited: float = 10.0
+    interrupted: bool = False  # Ctrl-C stopped the wait: it was sent, but no answer was seen
 
 
 @dataclass
@@ -92,11 +97,12 @@ class Recording:
         """The script; ``mask`` hides secrets in what was observed (only comments quote it)."""
         conn = self.connection
         env = conn.secret_env or DEFAULT_SECRET_ENV
+        insecure = " --insecure" if conn.insecure else ""
         out = [
             f"# {name}: recorded by `amiscript record` from a console session with {conn.transport}://"
             f"{_host(conn.host)}:{conn.port}.",
-            f"# Replay: {env}=... amiscript run {name}.yaml"
-            + ("  --simulate" if conn.simulated else "   (or --target tcp://HOST:PORT for another PBX)"),
+            f"# Replay: {env}=... amiscript run {name}.yaml{insecure}"
+            + ("  --simulate" if conn.simulated else f"   (or --target {conn.transport}://HOST:PORT for another PBX)"),
             "# Checks are the answers' stable headers; ids, timestamps and counters are loosened (see comments).",
             f"name: {_scalar(name)}",
             "vars:",
@@ -112,7 +118,9 @@ class Recording:
         out += ["connect:"]
         if conn.transport != "tcp":
             out.append(f"  transport: {_scalar(conn.transport)}")
-        out += ["  host: ${host}", "  port: ${port}", "steps:", "  - login:", "      username: ${username}"]
+        out += ["  host: ${host}", "  port: ${port}"]
+        out += [f"  {key}: {_scalar(value)}" for key, value in conn.tls]
+        out += ["steps:", "  - login:", "      username: ${username}"]
         out.append("      secret: ${secret}")
         if conn.auth != "plain":
             out.append(f"      auth: {_scalar(conn.auth)}")
@@ -125,31 +133,33 @@ class Recording:
         lines += [f"      {_key(name)}: {_scalar(self._hide_secret(value))}" for name, value in exchange.sent]
         answer = exchange.answer
         if answer is None:
+            if exchange.interrupted:
+                return ["  # sent, but Ctrl-C stopped the wait during the session: no answer was seen", *lines]
             return [f"  # no answer came within {exchange.waited:g} s during the session", *lines]
         observed = [self._observed(name, value, mask) for name, value in answer.headers]
         if (answer.get("Response") or "").strip().lower() == "error":
             message = answer.get("Message") or ""
             lines.append("    on_error:                     # the server refused it during the session too")
-            if self.secret and self.secret in message:
+            if self._holds_secret(message, mask):
                 lines.append('      - print: "refused as expected: ${error}"')
             else:
                 lines.append(f"      - assert: {_scalar('message == ' + _expr_string(message))}")
             return [*observed, *lines]
-        checks = self._checks(answer)
+        checks = self._checks(answer, mask)
         return [*observed, *lines, *(["    expect:", *checks] if checks else [])]
 
-    def _checks(self, answer: Packet) -> list[str]:
+    def _checks(self, answer: Packet, mask: Callable[[str], str]) -> list[str]:
         lines: list[str] = []
         for name in dict.fromkeys(name.lower() for name, _ in answer.headers):
             header = next(written for written, _ in answer.headers if written.lower() == name)
             values = answer.get_all(name)
             if name == "output":
                 lines += [f"      {_key(header)}:", "        # the command's output; digits are \\d+, blanks [ \\t]+"]
-                pattern = output_pattern([self._protect(value) for value in values])
-                lines += _regex_block(self._as_template(pattern), indent=8)
+                pattern = output_pattern(values, hide=lambda line: self._holds_secret(line, mask))
+                lines += _regex_block(_template(pattern), indent=8)
                 continue
             joined = "\n".join(values)
-            check = classify(header, joined)
+            check = self._classify(header, joined, mask)
             if check is Check.EXACT:
                 lines.append(f"      {_key(header)}: {_scalar(self._as_template(joined))}")
             elif check is Check.NUMBER:
@@ -158,41 +168,47 @@ class Recording:
 
     def _observed(self, name: str, value: str, mask: Callable[[str], str]) -> str:
         shown = mask(value.replace(self.secret, "****") if self.secret else value)
-        return f"  # observed: {_printable(name)}: {_printable(shown)}{_note(name, value)}"
+        note = ""
+        if name.lower() != "output":
+            check = self._classify(name, value, mask)
+            note = "" if check is Check.EXACT else f"   ({check.value})"
+        return f"  # observed: {_printable(name)}: {_printable(shown)}{note}"
+
+    def _classify(self, name: str, value: str, mask: Callable[[str], str]) -> Check:
+        """classify, and a value that holds the secret inside other text is not checked: a lab
+        secret such as ``1234`` is found inside ordinary values, and writing the check would
+        write the secret."""
+        if value != self.secret and self._holds_secret(value, mask):
+            return Check.SECRET
+        return classify(name, value)
+
+    def _holds_secret(self, text: str, mask: Callable[[str], str]) -> bool:
+        return bool(self.secret and self.secret in text) or mask(text) != text
 
     def _hide_secret(self, template: str) -> str:
-        return template.replace(self.secret, "${secret}") if self.secret else template
-
-    def _protect(self, text: str) -> str:
-        """The secret replaced by a word that regex escaping and loosening leave alone."""
-        return text.replace(self.secret, _PLACEHOLDER) if self.secret else text
+        """A typed value that is the secret becomes ${secret}; inside other text it is left as
+        typed (``Mailbox=1234@default`` with the secret 1234 is a mailbox, not the secret)."""
+        return "${secret}" if self.secret and template == self.secret else template
 
     def _as_template(self, text: str) -> str:
-        """Observed text as template text: a --var's value as its ${name}, the secret as
-        ${secret}, and ``$`` kept literal everywhere else."""
+        """An observed value as template text: the secret as ${secret}, a --var's value as its
+        ${name}, and ``$`` kept literal everywhere else. Whole values only, as _hide_secret."""
+        if self.secret and text == self.secret:
+            return "${secret}"
         for name, value in self.variables.items():
             if len(value) >= 3 and text == value:
                 return f"${{{name}}}"
-        return "${secret}".join(_template(part) for part in self._protect(text).split(_PLACEHOLDER))
+        return _template(text)
 
 
-_PLACEHOLDER = "AmiscriptRecordedSecret"
-
-
-def _note(name: str, value: str) -> str:
-    if name.lower() == "output":
-        return ""
-    check = classify(name, value)
-    return "" if check is Check.EXACT else f"   ({check.value})"
-
-
-def output_pattern(lines: Sequence[str]) -> str:
+def output_pattern(lines: Sequence[str], hide: Callable[[str], bool] = lambda line: False) -> str:
     """A regex for CLI output lines: literal text, digit runs as ``\\d+``, runs of blanks (and
-    blanks at a line's ends) as ``[ \\t]+``/``[ \\t]*``, so column widths may change."""
+    blanks at a line's ends) as ``[ \\t]+``/``[ \\t]*``, so column widths may change. A line
+    ``hide`` picks (it holds the secret) matches as ``.*``."""
     kept = list(lines)
     while kept and not kept[-1].strip():
         kept.pop()
-    return "\n".join(_line_pattern(line) for line in kept)
+    return "\n".join(".*" if hide(line) else _line_pattern(line) for line in kept)
 
 
 def _line_pattern(line: str) -> str:

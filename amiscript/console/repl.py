@@ -1,13 +1,14 @@
 """The console loop: a prompt with readline (line editing, history, Tab completion), what is
 typed sent as AMI actions, answers and events shown as they come, and (when recording) the
-session written as a script after every action, so that even an abrupt end leaves a file."""
+session written as a script after every action, replacing the file whole, so that even an abrupt
+end leaves a complete script."""
 
 from __future__ import annotations
 
 import getpass
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -15,14 +16,17 @@ from amiscript.console.client import AmiClient, login
 from amiscript.console.completion import Completer, actions_from_list_commands
 from amiscript.console.eventfilter import EventFilter, parse_filter
 from amiscript.console.recorder import Connection, Exchange, Recording
+from amiscript.console.recordfile import check_writable, write_whole
 from amiscript.console.render import notice, render_packet, use_colour
 from amiscript.console.shortform import Headers, ShortFormError, is_header_line, parse_header_line, parse_short
 from amiscript.console.terminal import LineEditing, PlainLines, ReadlineTerminal
+from amiscript.engine.ami import LOGOFF_SECONDS
 from amiscript.engine.output import Masker
+from amiscript.engine.variables import line_break_in
 from amiscript.errors import AmiscriptError, ConnectionLost, Location, ScriptError, UsageError
 from amiscript.protocol import Packet, UnsafeHeader
 from amiscript.script.template import parse_template
-from amiscript.transports.base import Target
+from amiscript.transports.base import Target, TlsOptions
 
 PROMPT = "ami> "
 MORE = "...> "
@@ -78,8 +82,9 @@ class Console:
         self._display: PlainLines | ReadlineTerminal = PlainLines(out, stdin)
         self._client: AmiClient | None = None
         self._matches: list[str] = []
+        self._logged_in = False
         self._logged_off = False
-        self._leaving = False
+        self._leaving = False  # a Logoff was sent
         self._connection: Connection | None = None
 
     # -- the session ----------------------------------------------------------------------
@@ -91,9 +96,13 @@ class Console:
                 raise UsageError(f"--var {name}=…: {name!r} is set by the console itself; choose another name")
         record_path = Path(options.record) if options.record else None
         if record_path is not None:
-            _check_writable(record_path, options.force)
+            check_writable(record_path, options.force)
         username = options.username or self._ask("Username: ")
+        _refuse_line_breaks(username, "--username" if options.username else "the username")
         self._secret = self._read_secret(username)
+        _refuse_line_breaks(
+            self._secret, f"the secret in ${options.secret_env}" if options.secret_env else "the secret"
+        )
         self._mask.add(self._secret)
         self._values = {**options.variables, "secret": self._secret}
         from amiscript.frontend import open_transport
@@ -113,6 +122,7 @@ class Console:
                 timeout=options.timeout,
                 remember_secret=self._mask.add,
             )
+            self._logged_in = True
             self._say(f"logged in as {username}; /help lists the console's commands, Ctrl-D logs off")
             self._learn_actions()
             connection = Connection(
@@ -123,6 +133,7 @@ class Console:
                 options.secret_env,
                 options.auth,
                 options.simulated,
+                insecure=options.target.tls.insecure and options.target.transport == "tls",
             )
             self._connection = connection  # what a recording connects with
             if record_path is not None:
@@ -141,8 +152,17 @@ class Console:
                 )
             return 0
         finally:
+            if self._logged_in and not self._leaving and not client.closed.is_set():
+                self._leave_quietly()
             client.close()
             self._display.close()
+
+    def _leave_quietly(self) -> None:
+        """On the way out of an error or SIGTERM: Logoff, so the server ends the session at once
+        rather than seeing a dropped connection. Best effort, bounded, nothing shown."""
+        assert self._client is not None
+        self._leaving = True
+        self._client.request([("Action", "Logoff"), ("ActionID", "console-logoff")], LOGOFF_SECONDS)
 
     def _loop(self) -> None:
         while not self._logged_off and self._closed_reason is None:
@@ -203,7 +223,11 @@ class Console:
             headers.append(("ActionID", f"console-{next(self._ids)}"))
         action = next((value for name, value in headers if name.lower() == "action"), "")
         self._leaving = action.lower() == "logoff"  # the server will hang up: not news
-        answer = client.request(headers, self._options.timeout)
+        try:
+            answer = client.request(headers, self._options.timeout)
+        except KeyboardInterrupt:  # it was sent: a replay must send it too
+            self._record(Exchange(tuple(typed), None, self._options.timeout, interrupted=True))
+            raise
         if answer is None:
             self._say(
                 "the connection is closed"
@@ -212,9 +236,8 @@ class Console:
             )
         else:
             self._display.now(render_packet(answer, colour=self._colour, mask=self._mask))
-        if self._recording is not None and (answer is not None or not client.closed.is_set()):
-            self._recording.add(Exchange(tuple(typed), answer, self._options.timeout))
-            self._write_recording()
+        if answer is not None or not client.closed.is_set():
+            self._record(Exchange(tuple(typed), answer, self._options.timeout))
         if self._leaving and answer is not None:
             self._logged_off = True
 
@@ -242,7 +265,7 @@ class Console:
             if self._recording is not None:
                 raise ShortFormError(f"already recording to {self._record_path}")
             path = Path(args[0])
-            _check_writable(path, False)
+            check_writable(path, False)
             self._start_recording(path)
         elif name in ("/quit", "/exit"):
             self._raw = None
@@ -261,7 +284,7 @@ class Console:
     def _connection_closed(self, reason: str) -> None:
         """Reader thread: the server hung up; wake the prompt so the console can end."""
         self._closed_reason = reason
-        if self._leaving:
+        if self._leaving or not self._logged_in:  # before: the login's own error says what happened
             return
         self._display.show(notice(reason, colour=self._colour))
         self._display.end()
@@ -291,19 +314,20 @@ class Console:
             self._completer = Completer(actions_from_list_commands(answer))
 
     def _start_recording(self, path: Path) -> None:
+        """Recording starts once its file is written: a file that cannot be leaves nothing half set."""
         assert self._connection is not None
-        self._recording = Recording(self._connection, dict(self._options.variables), secret=self._secret)
-        self._record_path = path
-        self._write_recording()
+        target = self._options.target
+        tls = _script_tls(target.tls, path) if target.transport == "tls" else ()
+        recording = Recording(replace(self._connection, tls=tls), dict(self._options.variables), secret=self._secret)
+        write_whole(path, recording.to_yaml(path.stem, mask=self._mask))
+        self._recording, self._record_path = recording, path
         self._say(f"recording to {path}")
 
-    def _write_recording(self) -> None:
-        assert self._recording is not None and self._record_path is not None
-        text = self._recording.to_yaml(self._record_path.stem, mask=self._mask)
-        try:
-            self._record_path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write {self._record_path}: {exc.strerror or exc}") from None
+    def _record(self, exchange: Exchange) -> None:
+        if self._recording is None or self._record_path is None:
+            return
+        self._recording.add(exchange)
+        write_whole(self._record_path, self._recording.to_yaml(self._record_path.stem, mask=self._mask))
 
     def _forget_secret_line(self, line: str) -> None:
         """A line that holds the secret stays out of the history file."""
@@ -334,10 +358,23 @@ class Console:
         return self._matches[state] if state < len(self._matches) else None
 
 
-def _check_writable(path: Path, force: bool) -> None:
-    if path.suffix not in (".yaml", ".yml"):
-        raise UsageError(f"record: {path} should end in .yaml (it becomes a script)")
-    if path.exists() and not force:
-        raise UsageError(f"record: {path} exists; choose another name or pass --force")
-    if not path.parent.is_dir():
-        raise UsageError(f"record: {path.parent} is not a directory")
+def _refuse_line_breaks(value: str, what: str) -> None:
+    """As `run` refuses such a value: it would add header lines to the Login. Never shown."""
+    bad = line_break_in(value)
+    if bad is not None:
+        raise UsageError(f"{what} contains {bad}; refusing to send it in the login (a value cannot add header lines)")
+
+
+def _script_tls(tls: TlsOptions, script: Path) -> tuple[tuple[str, str], ...]:
+    """The TLS settings for the recorded script's `connect:`, which reads files relative to the
+    script: a file in the script's folder (or below) is written relative to it, so the folder can
+    move as a whole (into a repository, a CI job); any other file, as an absolute path."""
+    folder = script.resolve().parent
+    settings: list[tuple[str, str]] = []
+    for name, value in (("cacert", tls.cacert), ("cert", tls.cert), ("key", tls.key)):
+        if value:
+            file = Path(value).expanduser().resolve()
+            settings.append((name, str(file.relative_to(folder)) if file.is_relative_to(folder) else str(file)))
+    if tls.server_name:
+        settings.append(("server_name", tls.server_name))
+    return tuple(settings)

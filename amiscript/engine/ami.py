@@ -19,6 +19,7 @@ from amiscript.engine.session import Outcome
 from amiscript.engine.variables import refuse_line_breaks
 from amiscript.errors import Location, RunFailed, ScriptError
 from amiscript.protocol import CLIENT_MAX_LINE, Packet, UnsafeHeader, encode_packet
+from amiscript.protocol.auth import md5_key
 from amiscript.script.model import Action, HeaderMatch, ItemsCheck, Login, PatternKind, Step, WaitEvent
 from amiscript.script.template import Template
 from amiscript.script.timedregex import Budget
@@ -96,9 +97,7 @@ class AmiSteps(_Base):
                 nonce = challenge.get("Challenge")
                 if not nonce:
                     raise _StepFailed("the server sent no Challenge")
-                import hashlib  # only md5 logins need it: kept out of every run's start-up
-
-                key = hashlib.md5((nonce + secret).encode("utf-8", "surrogateescape")).hexdigest()
+                key = md5_key(nonce, secret)
                 self.mask.add(key)  # the key proves the secret: never shown either
                 headers = [("Action", "Login"), ("AuthType", "md5"), ("Username", username), ("Key", key), *extra]
             else:

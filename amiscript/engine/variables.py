@@ -55,10 +55,10 @@ def refuse_line_breaks(where: Location, what: str) -> Callable[[Ref, str], str]:
     inject headers or whole actions (the book warns AMI can run shell commands)."""
 
     def check(ref: Ref, value: str) -> str:
-        bad = next((char for char in ("\r", "\n", "\0") if char in value), None)
+        bad = line_break_in(value)
         if bad is not None:
             raise ScriptError(
-                f"{ref} contains {_CONTROL_NAMES[bad]}; refusing to put it into {what}",
+                f"{ref} contains {bad}; refusing to put it into {what}",
                 where,
                 hint="a value cannot add header lines or actions; check where the value came from",
             )
@@ -68,3 +68,8 @@ def refuse_line_breaks(where: Location, what: str) -> Callable[[Ref, str], str]:
 
 
 _CONTROL_NAMES = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)", "\0": "a NUL byte"}
+
+
+def line_break_in(value: str) -> str | None:
+    """What in ``value`` would end an AMI header line (CR, LF) or a C string (NUL), named for a message."""
+    return next((name for char, name in _CONTROL_NAMES.items() if char in value), None)
