@@ -238,18 +238,21 @@ def test_the_secret_typed_or_echoed_back_is_written_as_a_reference_never_as_its_
     assert regex.search(pattern, "the secret is hunter2 (7 letters)")
 
 
-def test_a_short_secret_is_replaced_only_where_it_is_the_whole_value(tmp_path: Path) -> None:
-    """A lab secret such as 1234 turns up inside mailboxes and counts: those stay as they are."""
+def test_a_short_secret_is_never_written_and_where_it_hid_in_other_text_a_comment_says_so(tmp_path: Path) -> None:
+    """A lab secret such as 1234 turns up inside mailboxes and counts: what was typed becomes
+    ${secret} all the same (the file never holds the secret), with a comment; answers that hold
+    it inside other text are not checked."""
     recording = Recording(Connection("tcp", "h", 1, "admin", "S"), secret="1234")
     count = Packet.of(("Response", "Success"), ("Mailbox", "1234@default"), ("NewMessages", "1234"), ("Val", "1234"))
     recording.add(Exchange((("Action", "MailboxCount"), ("Mailbox", "1234@default"), ("Val", "1234")), count))
     path = tmp_path / "short.yaml"
     path.write_text(recording.to_yaml("short", mask=lambda value: value.replace("1234", "****")), encoding="utf-8")
     text = path.read_text()
-    assert "${secret}@default" not in text
+    assert "1234" not in text
+    assert "# Mailbox held the secret's text: written as ${secret}" in text
     _, step = load_script(str(path)).steps
     assert isinstance(step, Action)
-    assert dict(step.headers)["Mailbox"].raw == "1234@default" and dict(step.headers)["Val"].raw == "${secret}"
+    assert dict(step.headers)["Mailbox"].raw == "${secret}@default" and dict(step.headers)["Val"].raw == "${secret}"
     checks = {m.header: m.source.raw for m in step.expect}
     assert "Mailbox" not in checks  # it holds the secret: not checked
     assert all("1234" not in value for value in checks.values())  # Val, a number, is checked as one

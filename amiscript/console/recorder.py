@@ -130,7 +130,13 @@ class Recording:
 
     def _action_step(self, exchange: Exchange, mask: Callable[[str], str]) -> list[str]:
         lines = ["  - action:"]
-        lines += [f"      {_key(name)}: {_scalar(self._hide_secret(value))}" for name, value in exchange.sent]
+        for name, value in exchange.sent:
+            if self.secret and self.secret in value and value != self.secret:
+                lines.append(
+                    f"      # {name} held the secret's text: written as ${{secret}} "
+                    "(if it is not the secret, type the value here)"
+                )
+            lines.append(f"      {_key(name)}: {_scalar(self._hide_secret(value))}")
         answer = exchange.answer
         if answer is None:
             if exchange.interrupted:
@@ -186,9 +192,11 @@ class Recording:
         return bool(self.secret and self.secret in text) or mask(text) != text
 
     def _hide_secret(self, template: str) -> str:
-        """A typed value that is the secret becomes ${secret}; inside other text it is left as
-        typed (``Mailbox=1234@default`` with the secret 1234 is a mailbox, not the secret)."""
-        return "${secret}" if self.secret and template == self.secret else template
+        """The secret's text becomes ${secret} wherever it was typed, also inside other text: the
+        file must never hold the secret. A lab secret such as ``1234`` inside ``1234@default`` is
+        then taken for the secret too; the step says so in a comment, and replays as long as the
+        secret is unchanged."""
+        return template.replace(self.secret, "${secret}") if self.secret else template
 
     def _as_template(self, text: str) -> str:
         """An observed value as template text: the secret as ${secret}, a --var's value as its
