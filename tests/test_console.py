@@ -167,6 +167,33 @@ def test_ctrl_c_clears_the_line_search_and_raw_packet_and_up_recalls(sim: tuple[
     assert _finish(child) == 0
 
 
+def test_ctrl_c_at_varied_moments_always_gives_a_fresh_prompt_that_works(sim: tuple[str, int], tmp_path: Path) -> None:
+    """Ctrl-C in the same write as the letters before it (readline still reading them ahead), twice
+    at once, at an empty prompt, and while an event is printed: each time the line is dropped and
+    the next prompt answers a Ping. As a tty signal this hung about one Ctrl-C in fifteen: the
+    terminal discarded the letters readline had seen waiting, and it blocked in read()."""
+    child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    child.delaybeforesend = None  # the Ctrl-C right behind the letters, as a fast typist's
+    moments = ["garbage", "UserEvent Foo=" + "x" * 60, "", "abc\x03", "event", "Ping Extra=1"]
+    for moment in moments * 5:
+        if moment == "event":  # typed while the UserEvent's event is printed above the prompt
+            child.sendline("UserEvent UserEvent=Bar")
+            child.expect_exact("Event Sent")
+            child.expect_exact("ami> ")
+            moment = "zz"
+        for letter in moment:  # one write each: the console is woken for the first, readline reads ahead
+            child.send(letter)
+        child.sendintr()
+        child.expect_exact("^C")
+        child.expect_exact("ami> ")
+        child.sendline("Ping")
+        child.expect(r"\r\nPing: +Pong")  # "garbagePing" would be an error, not this
+        child.expect_exact("ami> ")
+    shown = child.logfile_read.getvalue()
+    assert "error" not in shown and "Traceback" not in shown and "Exception ignored" not in shown
+    assert _finish(child) == 0
+
+
 def test_colour_on_a_terminal_unless_no_color(sim: tuple[str, int], tmp_path: Path) -> None:
     coloured = _spawn(sim, tmp_path, "console")
     coloured.sendline("Ping")

@@ -173,8 +173,8 @@ class Console:
             except KeyboardInterrupt:
                 self._raw = None
                 continue
-            self._forget_secret_line(line)
             try:
+                self._forget_secret_line(line)
                 self._handle(line)
             except KeyboardInterrupt:
                 self._say("stopped waiting for the answer")

@@ -4,8 +4,15 @@ On a terminal this uses readline's alternate (callback) interface, the way C pro
 asynchronous output do: the main thread waits in ``select`` on the terminal and on a wake-up
 pipe; a key goes to ``rl_callback_read_char``; text queued by the reader thread is printed
 above the prompt, and readline draws the prompt and the half-typed line again. So readline is
-only ever touched by the main thread, Ctrl-C arrives as an ordinary KeyboardInterrupt, and the
-reader thread can end the wait (the server hung up) by writing to the pipe.
+only ever touched by the main thread, and the reader thread can end the wait (the server hung up)
+by writing to the pipe.
+
+While a line is read, Ctrl-C is a key, not a signal: the terminal's interrupt character is
+switched off and readline calls us for byte 3. As a signal it raced readline: the terminal
+discards unread input when it sends SIGINT, so readline, having seen input waiting (select, or
+its own read-ahead of typed letters), could then block in read() inside rl_callback_read_char,
+and Python never got control to raise KeyboardInterrupt. While an answer is awaited the
+interrupt character is back, and Ctrl-C is the usual KeyboardInterrupt.
 
 Without a terminal, or without a readline that has the callback interface (libedit), lines
 are read plainly and text is printed at once: there is no line being typed to protect.
@@ -20,6 +27,7 @@ import os
 import select
 import signal
 import sys
+import termios
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +35,8 @@ from typing import Any, TextIO
 
 CLEAR_LINE = "\r\x1b[K"
 _LINE_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_KEY_COMMAND = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int)  # rl_command_func_t
+CTRL_C = 3
 
 
 class PlainLines:
@@ -66,7 +76,10 @@ class ReadlineTerminal:
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
         self._handler = _LINE_HANDLER(self._on_line)
+        self._on_ctrl_c = _KEY_COMMAND(self._ctrl_c)
         self._installed = False
+        self._interrupted = False
+        self._cooked: list[Any] | None = None  # the terminal settings to put back, while Ctrl-C is a key
         self.ended = threading.Event()
         self._resized = threading.Event()
 
@@ -79,6 +92,9 @@ class ReadlineTerminal:
             lib = ctypes.CDLL(readline.__file__)
             lib.rl_callback_handler_install.argtypes = [ctypes.c_char_p, _LINE_HANDLER]
             lib.rl_replace_line.argtypes = [ctypes.c_char_p, ctypes.c_int]
+            lib.rl_get_keymap_by_name.argtypes = [ctypes.c_char_p]
+            lib.rl_get_keymap_by_name.restype = ctypes.c_void_p
+            lib.rl_bind_key_in_map.argtypes = [ctypes.c_int, _KEY_COMMAND, ctypes.c_void_p]
             for name in (
                 "rl_callback_read_char",
                 "rl_callback_handler_remove",
@@ -92,6 +108,8 @@ class ReadlineTerminal:
             return None
         terminal = cls(out, lib)
         terminal._free = libc.free
+        for keymap in (b"emacs", b"vi-insert", b"vi-command"):
+            lib.rl_bind_key_in_map(CTRL_C, terminal._on_ctrl_c, lib.rl_get_keymap_by_name(keymap))
         return terminal
 
     def show(self, text: str) -> None:
@@ -117,14 +135,17 @@ class ReadlineTerminal:
     def read_line(self, prompt: str) -> str:
         """The next line (readline editing, completion); EOFError at Ctrl-D or when woken by
         ``end()``; KeyboardInterrupt at Ctrl-C, the line dropped."""
-        self._print_queued(redraw=False)
-        self._out.flush()
-        self._lib.rl_callback_handler_install(prompt.encode(), self._handler)
-        self._installed = True
         stdin = sys.stdin.fileno()
         # readline learns a new window width only inside its own calls: tell it between keys
         previous = signal.signal(signal.SIGWINCH, self._on_resize)
+        if self._cooked is None:  # before readline saves the settings it restores on removal
+            self._cooked = _ctrl_c_as_a_key(stdin)
+        interrupted = False
         try:
+            self._print_queued(redraw=False)
+            self._out.flush()
+            self._lib.rl_callback_handler_install(prompt.encode(), self._handler)
+            self._installed = True
             while not self._lines:
                 readable, _, _ = select.select([stdin, self._wake_read], [], [])
                 if self._wake_read in readable:
@@ -138,16 +159,23 @@ class ReadlineTerminal:
                         raise EOFError
                 if stdin in readable:
                     self._lib.rl_callback_read_char()
-        except KeyboardInterrupt:
+                    if self._interrupted:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:  # the Ctrl-C key, or a SIGINT sent by another process
+            interrupted = True
             cleanup = getattr(self._lib, "rl_callback_sigcleanup", None)  # leaves a Ctrl-R search (readline 7+)
             if cleanup is not None:
                 cleanup()
             self._lib.rl_replace_line(b"", 0)
             self._out.write("^C\n")
+            self._out.flush()
             raise
         finally:
-            signal.signal(signal.SIGWINCH, previous)
+            self._interrupted = False
             self._remove()
+            if not interrupted:  # a line to act on: Ctrl-C stops the wait for its answer
+                self._restore_interrupt_key()
+            signal.signal(signal.SIGWINCH, previous)
         line = self._lines.popleft()
         if line is None:
             self._out.write("\n")
@@ -162,6 +190,7 @@ class ReadlineTerminal:
 
     def close(self) -> None:
         self._remove()
+        self._restore_interrupt_key()
         self._print_queued(redraw=False)
         os.close(self._wake_read)
         os.close(self._wake_write)
@@ -175,6 +204,11 @@ class ReadlineTerminal:
             self._free(pointer)
         self._remove()
 
+    def _ctrl_c(self, count: int, key: int) -> int:
+        """readline's command for byte 3 (called inside rl_callback_read_char); read_line acts on it."""
+        self._interrupted = True
+        return 0
+
     def _on_resize(self, signum: int, frame: object) -> None:
         self._resized.set()
         self._poke()
@@ -183,6 +217,13 @@ class ReadlineTerminal:
         if self._installed:
             self._installed = False
             self._lib.rl_callback_handler_remove()
+
+    def _restore_interrupt_key(self) -> None:
+        """After an interrupt the next prompt follows at once: Ctrl-C stays a key in between, so a
+        second one pressed quickly clears that prompt too instead of landing as a signal anywhere."""
+        if self._cooked is not None:
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSANOW, self._cooked)
+            self._cooked = None
 
     def _print_queued(self, *, redraw: bool) -> None:
         texts = []
@@ -194,6 +235,16 @@ class ReadlineTerminal:
         self._out.flush()
         if redraw and self._installed:
             self._lib.rl_forced_update_display()
+
+
+def _ctrl_c_as_a_key(fd: int) -> list[Any]:
+    """Switch the terminal's interrupt character off, so Ctrl-C reaches readline as byte 3 (and
+    typed input is not discarded, as it is with SIGINT); the settings before, to put back."""
+    before = termios.tcgetattr(fd)
+    keyed = termios.tcgetattr(fd)
+    keyed[6][termios.VINTR] = bytes([os.fpathconf(fd, "PC_VDISABLE") % 256])  # 0 on Linux, 0xff on BSDs
+    termios.tcsetattr(fd, termios.TCSANOW, keyed)
+    return before
 
 
 class LineEditing:
