@@ -581,3 +581,18 @@ def test_timeout_has_the_same_bound_as_run(sim: tuple[str, int], tmp_path: Path)
     assert too_long.stderr == (
         "amiscript: error: --timeout must be greater than 0 and at most 86400 seconds, not 86401\n"
     )
+
+
+def test_ctrl_d_while_an_answer_is_awaited_logs_off_once_the_wait_ends(tmp_path: Path) -> None:
+    seen: list[Packet] = []
+    held = threading.Event()
+    with tcp_peer(_pbx(seen, "Hold", held)) as address:
+        child = _spawn(address, tmp_path, "console", "--timeout", "2", NO_COLOR="1")
+        child.sendline("Hold")
+        assert held.wait(TIMEOUT)
+        child.sendeof()  # pressed while the console waits for the answer that never comes
+        child.expect_exact("no answer within 2 s")
+        child.expect(pexpect.EOF)
+        child.close()
+    assert child.exitstatus == 0
+    assert [packet.get("Action") for packet in seen] == ["Login", "ListCommands", "Hold", "Logoff"]

@@ -80,6 +80,7 @@ class ReadlineTerminal:
         self._installed = False
         self._interrupted = False
         self._cooked: list[Any] | None = None  # the terminal settings to put back, while Ctrl-C is a key
+        self._original: list[Any] | None = None  # the terminal as the console found it, for close()
         self.ended = threading.Event()
         self._resized = threading.Event()
 
@@ -136,6 +137,10 @@ class ReadlineTerminal:
         """The next line (readline editing, completion); EOFError at Ctrl-D or when woken by
         ``end()``; KeyboardInterrupt at Ctrl-C, the line dropped."""
         stdin = sys.stdin.fileno()
+        if self._original is None:
+            self._original = termios.tcgetattr(stdin)
+        else:
+            _echo_on(stdin)  # readline leaves typed keys unshown when it finds echo off
         # readline learns a new window width only inside its own calls: tell it between keys
         previous = signal.signal(signal.SIGWINCH, self._on_resize)
         if self._cooked is None:  # before readline saves the settings it restores on removal
@@ -175,6 +180,7 @@ class ReadlineTerminal:
             self._remove()
             if not interrupted:  # a line to act on: Ctrl-C stops the wait for its answer
                 self._restore_interrupt_key()
+                _keys_kept_for_the_prompt(stdin)
             signal.signal(signal.SIGWINCH, previous)
         line = self._lines.popleft()
         if line is None:
@@ -191,6 +197,8 @@ class ReadlineTerminal:
     def close(self) -> None:
         self._remove()
         self._restore_interrupt_key()
+        if self._original is not None:
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSANOW, self._original)
         self._print_queued(redraw=False)
         os.close(self._wake_read)
         os.close(self._wake_write)
@@ -245,6 +253,24 @@ def _ctrl_c_as_a_key(fd: int) -> list[Any]:
     keyed[6][termios.VINTR] = bytes([os.fpathconf(fd, "PC_VDISABLE") % 256])  # 0 on Linux, 0xff on BSDs
     termios.tcsetattr(fd, termios.TCSANOW, keyed)
     return before
+
+
+def _keys_kept_for_the_prompt(fd: int) -> None:
+    """While an answer is awaited nobody reads the terminal. In its usual line mode it would turn
+    a Ctrl-D into an end of file that is gone by the next prompt, so the console would never log
+    off; with line mode and echo off, Ctrl-D (and whatever else is typed ahead) waits as keys for
+    readline at the next prompt. Ctrl-C stays a signal, to stop the wait."""
+    waiting = termios.tcgetattr(fd)
+    waiting[3] &= ~(termios.ICANON | termios.ECHO)
+    waiting[6][termios.VMIN], waiting[6][termios.VTIME] = 1, 0
+    termios.tcsetattr(fd, termios.TCSANOW, waiting)
+
+
+def _echo_on(fd: int) -> None:
+    settings = termios.tcgetattr(fd)
+    if not settings[3] & termios.ECHO:
+        settings[3] |= termios.ECHO
+        termios.tcsetattr(fd, termios.TCSANOW, settings)
 
 
 class LineEditing:
