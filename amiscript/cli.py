@@ -481,7 +481,7 @@ def _run_many(
         def job_for(index: int, path: str, target: _Target | None) -> Callable[[TextIO, TextIO, threading.Event], int]:
             def job(job_out: TextIO, job_err: TextIO, cancel: threading.Event) -> int:
                 if args.dry_run:
-                    return _dry_run(args, path, target, variables, job_out, job_err)
+                    return _dry_run(args, path, target, variables, job_out, job_err, strict=False)
                 try:
                     return _execute(
                         args, path, target, variables, address, job_out, job_err, entries, index, strict=False,
@@ -712,12 +712,15 @@ def _dry_run(
     variables: dict[str, str],
     out: TextIO,
     err: TextIO | None = None,
+    *,
+    strict: bool = True,
 ) -> int:
+    """What the run would send; ``strict`` as the run itself (one script: an unknown --var is an error)."""
     from amiscript.engine.dryrun import DryRun
 
     try:
         script = load_script(path, include_paths=args.include_path)
-        given = _given(script, target, variables, strict=True)
+        given = _given(script, target, variables, strict=strict)
         shown = "the built-in simulator" if args.simulate else (target.label if target else None)
         report = HumanReport(out, err or out)
         return DryRun(script, report.print, variables=given, timeout=args.timeout, target=shown).run()

@@ -47,6 +47,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="set a variable for the amiscript scripts (each takes the ones it declares)",
     )
     group.addoption("--ami-vars-file", metavar="FILE", help="a YAML mapping of variables for the scripts")
+    group.addoption(
+        "--ami-include-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also allow `include` to read from DIR (repeatable), as `amiscript run --include-path`",
+    )
     group.addoption("--ami-simulate", action="store_true", help="run the scripts against the built-in simulator")
     group.addoption("--ami-cacert", metavar="FILE", help="tls targets: trust the CA certificates in this PEM file")
     group.addoption("--ami-cert", metavar="FILE", help="tls targets: client certificate (PEM)")
@@ -95,7 +102,7 @@ class ScriptItem(pytest.Item):
 
         out, err = io.StringIO(), io.StringIO()
         try:
-            script = load_script(self.path)
+            script = load_script(self.path, include_paths=self.config.getoption("--ami-include-path"))
             vars_file = self.config.getoption("--ami-vars-file")
             variables = read_vars_file(vars_file) if vars_file else {}
             for item in self.config.getoption("--ami-var"):

@@ -483,3 +483,10 @@ def test_check_hints_for_common_slips_and_a_warning_for_options_among_headers(tm
     result = amiscript("check", str(option))
     assert result.returncode == 0
     assert "'timeout' is inside the action mapping, so it is a header, not the step's option" in result.stdout
+
+
+def test_a_dry_run_of_many_scripts_takes_a_var_only_some_declare_as_the_run_does() -> None:
+    checks = str(ROOT / "scripts" / "checks")
+    result = amiscript("run", checks, "--var", "mailbox=1", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "declares no such variable" not in result.stderr

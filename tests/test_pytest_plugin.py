@@ -52,3 +52,17 @@ def test_an_unreachable_pbx_fails_the_item_with_the_reason(pytester: pytest.Pyte
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*cannot connect to tcp://127.0.0.1:1: connection refused*"])
+
+
+def test_includes_from_a_folder_the_plugin_is_told_to_allow(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("shared")
+    (pytester.path / "shared" / "login.yaml").write_text("steps:\n  - login: {username: admin, secret: secret5}\n")
+    pytester.mkdir("checks")
+    (pytester.path / "checks" / "amiscript_ping.yaml").write_text(
+        "connect: {}\nsteps:\n  - include: ../shared/login.yaml\n  - action: {Action: Ping}\n"
+    )
+    refused = pytester.runpytest("checks", "--ami-simulate")
+    refused.assert_outcomes(failed=1)
+    refused.stdout.fnmatch_lines(["*--include-path*"])
+    allowed = pytester.runpytest("checks", "--ami-simulate", "--ami-include-path", "shared")
+    allowed.assert_outcomes(passed=1)
