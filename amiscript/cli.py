@@ -330,7 +330,12 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
                 if not Path(folder).is_dir():
                     raise UsageError(f"--include-path {folder}: not a folder")
         if args.command == "run":
-            return _run(args, out, err)
+            try:
+                return _run(args, out, err)
+            except AmiscriptError as exc:
+                if args.format != "nagios":
+                    raise
+                return _nagios_unknown(args, exc, out)
         if args.command == "check":
             return _check(args.scripts, args.format, out, args.include_path)
         if args.command == "simulate":
@@ -416,6 +421,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.format == "nagios":
         if not single or args.dry_run:
             raise UsageError("--format nagios checks one script against one target (no --dry-run)")
+        if args.json is not None or args.junit is not None or args.transcript is not None:
+            raise UsageError(
+                "--format nagios prints the plugin line only; --json, --junit and --transcript go with the "
+                "normal format"
+            )
         with _maybe_simulator(args.simulate) as address:
             return _run_nagios(args, paths[0], targets[0] if targets else None, variables, address, out, err)
     if single and args.dry_run:
@@ -656,6 +666,15 @@ def _run_with_transcript(interpreter: Interpreter, path: str) -> int:
             return interpreter.run()
         finally:
             transcript.end("end")
+
+
+def _nagios_unknown(args: argparse.Namespace, exc: AmiscriptError, out: TextIO) -> int:
+    """The plugin guidelines: a check that cannot run as asked is UNKNOWN (3), not CRITICAL."""
+    from amiscript.report import nagios
+
+    service = Path(args.scripts[0]).stem.upper() if args.scripts else "AMISCRIPT"
+    out.write(nagios.plugin_line(service, nagios.UNKNOWN, str(exc), []) + "\n")
+    return nagios.UNKNOWN
 
 
 def _run_nagios(

@@ -98,3 +98,13 @@ def test_a_broken_script_or_a_metric_without_a_number_is_unknown(tmp_path: Path)
     wordy.write_text("metrics: {word: {}}\nsteps:\n  - set: {word: many}\n")
     result = run(wordy)
     assert (result.returncode, result.stdout) == (3, "WORDY UNKNOWN: metric 'word' has no numeric value ('many')\n")
+
+
+def test_a_command_line_nagios_cannot_run_is_unknown_with_one_plugin_line(tmp_path: Path) -> None:
+    script = tmp_path / "mailbox.yaml"
+    script.write_text(CHECK)
+    for args in (("--json", str(tmp_path / "r.json")), ("--target", "tcp://", "--target", "telnet://"), ("--dry-run",)):
+        result = run(script, "--simulate", *args)
+        assert result.returncode == 3, args
+        assert result.stdout.startswith("MAILBOX UNKNOWN: ") and result.stdout.count("\n") == 1, result.stdout
+    assert not (tmp_path / "r.json").exists()
