@@ -280,7 +280,11 @@ def _add_console_commands(commands: argparse._SubParsersAction) -> None:  # type
             "--var", action="append", default=[], metavar="NAME=VALUE", help="a value typed text can use as ${NAME}"
         )
         sub.add_argument(
-            "--timeout", type=float, default=10.0, metavar="SECONDS", help="wait this long for each answer (default 10)"
+            "--timeout",
+            type=float,
+            default=10.0,
+            metavar="SECONDS",
+            help="wait this long for the banner and each answer (default 10)",
         )
         _add_tls_options(sub, "tls:// targets")
 

@@ -3,6 +3,7 @@ simulator or a small recording peer over real sockets; and record-then-replay en
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -596,3 +598,17 @@ def test_ctrl_d_while_an_answer_is_awaited_logs_off_once_the_wait_ends(tmp_path:
         child.close()
     assert child.exitstatus == 0
     assert [packet.get("Action") for packet in seen] == ["Login", "ListCommands", "Hold", "Logoff"]
+
+
+def test_the_banner_wait_ends_at_the_timeout_given(tmp_path: Path) -> None:
+    def silent(conn: socket.socket) -> None:
+        conn.settimeout(TIMEOUT)
+        with contextlib.suppress(OSError):
+            conn.recv(1)  # until the console gives up and closes
+
+    with tcp_peer(silent) as (host, port):
+        started = time.monotonic()
+        result = _amiscript("console", "--target", f"tcp://{host}:{port}", "--timeout", "1", *LOGIN, tmp_path=tmp_path)
+        took = time.monotonic() - started
+    assert result.returncode != 0 and "no AMI banner within 1 s" in result.stderr
+    assert took < 1 + 5  # not the 10 s connect timeout (bound generous for a loaded machine)

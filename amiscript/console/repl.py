@@ -112,7 +112,7 @@ class Console:
             self._display = ReadlineTerminal.open(self._out) or self._display
         self._client = client = AmiClient(transport, self._incoming, self._connection_closed)
         try:
-            banner = client.start(options.target.connect_timeout)
+            banner = client.start(min(options.timeout, options.target.connect_timeout))
             self._say(f"connected to {options.target}: {banner}")
             login(
                 client,
