@@ -418,6 +418,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.inventory:
         targets += _read_inventory(args.inventory, scheme_only=args.simulate)
     args.tls = _tls_options(args, err, used=lambda: _may_use_tls(args, paths, targets))
+    if args.simulate and any(target.override.transport == "tls" for target in targets):
+        err.write(f"{PROG}: note: the built-in simulator speaks plain AMI: tls:// targets run over TCP\n")
     started = time.time()
     single = len(paths) == 1 and len(targets) <= 1
     if args.transcript is not None and not single:

@@ -649,3 +649,10 @@ def test_a_recording_keeps_a_cacert_outside_its_folder_as_an_absolute_path(
         env={**os.environ, "TLS_TEST_SECRET": "secret5"},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_simulate_with_a_tls_target_says_it_runs_over_tcp() -> None:
+    login = str(ROOT / "scripts" / "checks" / "ami-login.yaml")
+    result = amiscript("run", login, "--simulate", "--target", "tls://")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "amiscript: note: the built-in simulator speaks plain AMI: tls:// targets run over TCP\n"
