@@ -442,7 +442,7 @@ def test_record_against_the_built_in_simulator_replays_with_simulate(tmp_path: P
     child.sendline("VoicemailUsersList")
     child.expect_exact("Voicemail user list will follow")
     assert _finish(child) == 0
-    assert "--simulate" in (tmp_path / "sim.yaml").read_text().splitlines()[1]
+    assert (tmp_path / "sim.yaml").read_text().splitlines()[1].endswith("amiscript run sim.yaml --simulate")
     assert _amiscript("run", "sim.yaml", "--simulate", tmp_path=tmp_path).returncode == 0
 
 

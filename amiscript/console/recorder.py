@@ -102,7 +102,7 @@ class Recording:
             f"# {name}: recorded by `amiscript record` from a console session with {conn.transport}://"
             f"{_host(conn.host)}:{conn.port}.",
             f"# Replay: {env}=... amiscript run {name}.yaml{insecure}"
-            + ("  --simulate" if conn.simulated else f"   (or --target {conn.transport}://HOST:PORT for another PBX)"),
+            + (" --simulate" if conn.simulated else f"   (or --target {conn.transport}://HOST:PORT for another PBX)"),
             "# Checks are the answers' stable headers; ids, timestamps and counters are loosened (see comments).",
             f"name: {_scalar(name)}",
             "vars:",
