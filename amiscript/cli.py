@@ -414,6 +414,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     paths = _script_paths(args.scripts)
     variables = read_vars_file(args.vars_file) if args.vars_file else {}
     variables.update(_parse_vars(args.var))
+    args.load = _Scripts(args.include_path)
     targets = [_Target(url, parse_target(url, scheme_only=args.simulate), {}) for url in args.target]
     if args.inventory:
         targets += _read_inventory(args.inventory, scheme_only=args.simulate)
@@ -437,7 +438,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if single and args.dry_run:
         return _dry_run(args, paths[0], targets[0] if targets else None, variables, out)
     if not single:
-        _check_declared_somewhere(paths, variables, args.include_path)
+        _check_declared_somewhere(paths, variables, args.load)
     pairs = [(path, target) for path in paths for target in (targets or [None])]
     entries: dict[int, RunEntry] = {}
     try:
@@ -449,6 +450,20 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         code = EXIT_INTERRUPTED if isinstance(stop, KeyboardInterrupt) else EXIT_TERMINATED
         _write_reports(args, _stopped(pairs, entries, code), started)
         raise
+
+
+class _Scripts:
+    """The scripts of one `run`, each read once for every use (the variable and TLS checks,
+    each target's job; a Script is a frozen value). One that does not load raises each time."""
+
+    def __init__(self, include_paths: Sequence[str]) -> None:
+        self._include_paths = include_paths
+        self._loaded: dict[str, Script] = {}
+
+    def __call__(self, path: str) -> Script:
+        if path not in self._loaded:
+            self._loaded[path] = load_script(path, include_paths=self._include_paths)
+        return self._loaded[path]
 
 
 def _run_one(
@@ -483,15 +498,6 @@ def _run_many(
     out: TextIO,
     err: TextIO,
 ) -> int:
-    loaded: dict[str, Script] = {}
-
-    def load(path: str) -> Script:
-        """Each script is read once for all its targets (a Script is a frozen value); one with
-        errors raises again for each target."""
-        if path not in loaded:
-            loaded[path] = load_script(path, include_paths=args.include_path)
-        return loaded[path]
-
     with _maybe_simulator(args.simulate) as address:
 
         def job_for(index: int, path: str, target: _Target | None) -> Callable[[TextIO, TextIO, threading.Event], int]:
@@ -501,7 +507,7 @@ def _run_many(
                 try:
                     return _execute(
                         args, path, target, variables, address, job_out, job_err, entries, index, strict=False,
-                        cancel=cancel, load=load,
+                        cancel=cancel,
                     )  # fmt: skip
                 except (Cancelled, KeyboardInterrupt, Terminated):
                     # no Outcome will carry what it printed: keep it for the reports now
@@ -576,7 +582,7 @@ def _may_use_tls(args: argparse.Namespace, paths: Sequence[str], targets: Sequen
         return any(target.override.transport == "tls" for target in targets)
     for path in paths:
         try:
-            spec = load_script(path, include_paths=args.include_path).connect
+            spec = args.load(path).connect
         except AmiscriptError:
             return True  # its own run reports the problem
         if spec is not None and (not spec.transport.is_literal or spec.transport.raw == "tls"):
@@ -616,7 +622,6 @@ def _execute(
     *,
     strict: bool,
     cancel: threading.Event | None = None,
-    load: Callable[[str], Script] | None = None,
 ) -> int:
     """Run one check; errors become its exit status and lines on ``err``, as main() does. Its
     report entry goes into ``entries[index]``, also when Ctrl-C, SIGTERM or a cancel stops it."""
@@ -636,7 +641,7 @@ def _execute(
         )
 
     try:
-        script = load(path) if load else load_script(path, include_paths=args.include_path)
+        script = args.load(path)
         override = _override(script, target, address)
         given = _given(script, target, variables, strict=strict)
         report = HumanReport(out, err, verbose=args.verbose)
@@ -699,7 +704,7 @@ def _run_nagios(
     captured = io.StringIO()
     interpreter: Interpreter | None = None
     try:
-        script = load_script(path, include_paths=args.include_path)
+        script = args.load(path)
         service = (script.name or Path(path).stem).upper()
         override = _override(script, target, address)
         given = _given(script, target, variables, strict=True)
@@ -744,7 +749,7 @@ def _dry_run(
     from amiscript.engine.dryrun import DryRun
 
     try:
-        script = load_script(path, include_paths=args.include_path)
+        script = args.load(path)
         given = _given(script, target, variables, strict=strict)
         shown = "the built-in simulator" if args.simulate else (target.label if target else None)
         report = HumanReport(out, err or out)
@@ -797,12 +802,12 @@ def _declared(script: Script, values: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in values.items() if script.var(name) is not None}
 
 
-def _check_declared_somewhere(paths: Sequence[str], variables: dict[str, str], include_paths: Sequence[str]) -> None:
+def _check_declared_somewhere(paths: Sequence[str], variables: dict[str, str], load: _Scripts) -> None:
     """With several scripts, a --var no script declares is still a typo worth stopping for."""
     declared: set[str] = set()
     for path in paths:
         try:
-            declared |= {spec.name for spec in load_script(path, include_paths=include_paths).vars}
+            declared |= {spec.name for spec in load(path).vars}
         except AmiscriptError:
             continue  # that script's own run reports it
     for name in variables:
