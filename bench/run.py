@@ -204,13 +204,18 @@ def bench_vmcount(res: Results, runs: int) -> None:
         imports = [python, "-c", "import amiscript.cli"]
         # What amiscript cannot start without: its libraries and the stdlib modules it builds on.
         floor = [python, "-c", "import argparse, dataclasses, pathlib, select, socket, regex, yaml"]
-        times: dict[str, list[float]] = {"ami": [], "exp": [], "bare": [], "imports": [], "floor": []}
+        # The same script through the same telnet chain Expect drives, to show what telnet costs.
+        ami_telnet = [*ami[:-2], "--target", f"telnet://127.0.0.1:{sim.port}"]
+        times: dict[str, list[float]] = {
+            "ami": [], "exp": [], "ami_telnet": [], "bare": [], "imports": [], "floor": []
+        }  # fmt: skip
         for _ in range(2):  # warm the page cache and the simulator
             wall_time(ami, expect_out="Old messages: 0")
             wall_time(exp, env, expect_out="Old messages: 0")
         for _ in range(runs):  # interleaved, so load changes hit both alike
             times["ami"].append(wall_time(ami, expect_out="Old messages: 0"))
             times["exp"].append(wall_time(exp, env, expect_out="Old messages: 0"))
+            times["ami_telnet"].append(wall_time(ami_telnet, expect_out="Old messages: 0"))
             times["bare"].append(wall_time(bare))
             times["imports"].append(wall_time(imports))
             times["floor"].append(wall_time(floor))
@@ -233,8 +238,34 @@ def bench_vmcount(res: Results, runs: int) -> None:
             f"Importing only the libraries it builds on (argparse, dataclasses, pathlib, socket, regex, PyYAML) "
             f"takes {ms(med['floor'] - med['bare'])} of those imports."
         )
+        res.details.append(stalls(times["exp"], times["ami_telnet"], med["ami_telnet"]))
         res.details.append("The imports of one `amiscript run` (`python -X importtime`), the costliest by own time:")
         res.details.extend(f"    {line}" for line in importtime(ami))
+
+
+def stalls(expect: list[float], telnet: list[float], telnet_median: float) -> str:
+    """How many runs through telnet waited out a delayed ACK, which makes Expect's time bimodal.
+
+    telnet writes each line of a packet as its own TCP segment; Nagle's algorithm holds the next
+    line until the first is acknowledged, and Linux delays that ACK (up to 40 ms) once the
+    connection looks interactive, because the server has nothing to answer before the blank line.
+    """
+    fast = min(expect)
+    waited = [seconds for seconds in expect if seconds > fast + STALL]
+    quick = [seconds for seconds in expect if seconds <= fast + STALL]
+    slow_telnet = sum(seconds > min(telnet) + STALL for seconds in telnet)
+    return (
+        f"Expect+telnet: {len(waited)} of {len(expect)} runs took {STALL * 1000:.0f} ms or more over its fastest "
+        f"(median of those {ms(statistics.median(waited)) if waited else '-'}, of the others "
+        f"{ms(statistics.median(quick))}): they waited for a delayed ACK, because telnet reading its terminal "
+        f"line by line sends each line of a packet as its own TCP segment and Nagle's algorithm holds the "
+        f"next. amiscript over `telnet://` (the same telnet, reading whole packets) took {ms(telnet_median)}, "
+        f"{slow_telnet} of {len(telnet)} runs with such a wait; over `tcp://` each packet is one write "
+        f"with TCP_NODELAY."
+    )
+
+
+STALL = 0.025  # a run this much slower than the fastest waited for a delayed ACK (Linux: 40 ms)
 
 
 def importtime(command: Sequence[str]) -> list[str]:

@@ -318,6 +318,24 @@ def test_the_child_is_reaped_after_success_failure_and_timeout(steps: str, outco
     assert my_children() == before
 
 
+STUBBORN = {
+    "ignores hangup": "signal.signal(signal.SIGHUP, signal.SIG_IGN)",
+    "ignores hangup and SIGTERM": "[signal.signal(s, signal.SIG_IGN) for s in (signal.SIGHUP, signal.SIGTERM)]",
+    "stops itself": "print('READY', flush=True); os.kill(os.getpid(), signal.SIGSTOP)",
+}
+
+
+@pytest.mark.parametrize("behaviour", list(STUBBORN))
+def test_a_child_that_lingers_after_its_terminal_closes_is_still_reaped(behaviour: str) -> None:
+    marker = f"amiscript-test-{uuid.uuid4().hex}"
+    code = f"import os, signal, time; {STUBBORN[behaviour]}; print('READY', flush=True); time.sleep(60)"
+    text = spawn_script("  - expect: READY\n", command=f"[{sys.executable!r}, -c, {code!r}, {marker}]")
+    before = my_children()
+    assert run_in_process(text)[0] == 0
+    assert processes_with(marker) == []
+    assert my_children() == before
+
+
 def interrupt_and_check_reaped(argv: list[str], marker: str, signum: int, code: int, said: bytes) -> None:
     """Start amiscript, wait for its child (found by ``marker``), signal it, check nothing is left."""
     process = subprocess.Popen([*AMISCRIPT, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -362,6 +380,46 @@ def test_ctrl_c_during_a_telnet_run_leaves_no_telnet_behind(tmp_path: Path) -> N
         marker = f"--\0{host}\0{port}\0"  # telnet's own command line: telnet -E -- HOST PORT
         argv = ["run", str(script), "--target", f"telnet://{host}:{port}"]
         interrupt_and_check_reaped(argv, marker, signal.SIGINT, 130, b"interrupted")
+
+
+@needs_telnet
+def test_telnet_sends_each_packet_as_one_segment(tmp_path: Path) -> None:
+    """Line by line, telnet would send each line apart and wait out a delayed ACK (up to 40 ms)
+    before the second line of every packet after the first exchange."""
+    chunks: list[list[bytes]] = []
+
+    def answer_twice(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+        conn.settimeout(5)
+        for _ in range(2):
+            arrived = [conn.recv(65536)]
+            while not arrived[-1].endswith(b"\r\n\r\n") and arrived[-1]:
+                arrived.append(conn.recv(65536))
+            chunks.append(arrived)
+            conn.sendall(b"Response: Success\r\n\r\n")
+
+    send = '  - send: "Action: MailboxCount\\nMailbox: 123@default\\nActionID: 7\\n\\n"\n  - expect: Success\n'
+    script = tmp_path / "s.yaml"
+    script.write_text("connect: {}\nsteps:\n  - expect: Manager\n" + send * 2)
+    with tcp_peer(answer_twice) as (host, port):
+        result = run_cli("run", str(script), "--target", f"telnet://{host}:{port}")
+    assert result.returncode == 0, result.stderr
+    whole = b"Action: MailboxCount\r\nMailbox: 123@default\r\nActionID: 7\r\n\r\n"
+    assert chunks == [[whole], [whole]]
+
+
+@needs_telnet
+def test_a_long_line_goes_through_telnet_whole(tmp_path: Path) -> None:
+    received: list[bytes] = []
+    line = "".join(chr(65 + i % 26) for i in range(100_000))
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        'vars: {t: x}\nconnect: {}\nsteps:\n  - expect: hello\n  - send: "${t}\\nEND\\n"\n  - sleep: 0.5\n'
+    )
+    with tcp_peer(recorder(received, until=b"END\r\n", greeting=b"hello\r\n")) as (host, port):
+        result = run_cli("run", str(script), "--target", f"telnet://{host}:{port}", "--var", f"t={line}")
+    assert result.returncode == 0, result.stderr
+    assert received == [(line + "\r\nEND\r\n").encode()]
 
 
 @needs_telnet

@@ -14,11 +14,13 @@ in, bytes out like TCP, and the one matcher in ``amiscript.engine`` does the mat
   …``, ``Escape character is …``, ``Connection closed by foreign host.``) away from the
   script, and reports telnet's own last words when it cannot connect.
 
-The child is always reaped: ``close`` terminates it (SIGHUP, then SIGKILL) and waits.
+The child is always reaped: ``close`` hangs up its terminal and waits for it, escalating to
+SIGTERM and SIGKILL if it lingers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -37,6 +39,8 @@ from amiscript.transports.base import Target
 CHUNK = 65536
 LAST_WORDS = 300  # bytes of output kept to explain why a program ended
 TERMINAL_MODE_GRACE = 1.0  # seconds to wait for telnet to set its terminal mode after connecting
+# Seconds a child may take to exit after its terminal closes (SIGHUP), then after SIGTERM, SIGKILL.
+HANGUP_GRACE, TERM_GRACE, KILL_GRACE = 0.25, 0.25, 1.0
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
@@ -119,6 +123,7 @@ class TelnetTransport(SpawnTransport):
     _pending = b""  # what the server sent right after telnet's preamble
     _held = b""  # a closing line that is telnet's only if end of file follows
     _echo_was_on = False
+    _line_by_line = True  # until the terminal is known to pass whole packets
 
     @classmethod
     def open(cls, target: Target) -> TelnetTransport:
@@ -142,7 +147,7 @@ class TelnetTransport(SpawnTransport):
         deadline = time.monotonic() + self.target.connect_timeout
         seen = b""
         while True:
-            self._echo_off()
+            self._whole_packets_no_echo()
             found = self.ESCAPE_LINE.search(seen)
             if found:
                 self._pending = seen[found.end() :]
@@ -172,7 +177,7 @@ class TelnetTransport(SpawnTransport):
                 pass
             except pexpect.EOF:
                 return  # receive() reports the end of file
-            self._echo_off()
+            self._whole_packets_no_echo()
 
     def receive(self, timeout: float) -> bytes | None:
         if self._pending:
@@ -184,7 +189,7 @@ class TelnetTransport(SpawnTransport):
         return data
 
     def send(self, data: bytes, timeout: float) -> None:
-        self._echo_off()
+        self._whole_packets_no_echo()
         super().send(data, timeout)
 
     def _prepare(self, data: bytes) -> bytes:
@@ -196,7 +201,8 @@ class TelnetTransport(SpawnTransport):
                 f"{self.target}: cannot send the byte 0x{bad[0]:02x} through telnet's terminal (nothing was sent)",
                 hint="the terminal or telnet would act on it (interrupt, erase, echo); use tcp:// for such data",
             )
-        if any(len(line) > 4000 for line in data.split(b"\n")):
+        if self._line_by_line and any(len(line) > 4000 for line in data.split(b"\n")):
+            # a canonical terminal keeps at most 4095 bytes of a line and drops the rest
             raise ScriptError(f"{self.target}: a line over 4000 bytes cannot pass through telnet's terminal")
         return data
 
@@ -212,14 +218,26 @@ class TelnetTransport(SpawnTransport):
         self.close()
         return b""
 
-    def _echo_off(self) -> None:
-        """telnet switches the terminal's echo on; switch it off so we never match what we sent."""
+    def _whole_packets_no_echo(self) -> None:
+        """Undo two things of the terminal mode telnet sets: echo, and reading line by line.
+
+        Echo would let an expect match what we sent. Line-by-line (canonical) reading makes
+        telnet send each line of a packet as its own TCP segment; Nagle's algorithm then holds
+        the second line until the server acknowledges the first, and the server, with nothing
+        to answer before the blank line, delays that ACK by up to 40 ms: every multi-line
+        packet would wait for it (Expect's vmcount.exp does). Read whole, a packet is one segment.
+        """
+        fd = self._child.child_fd
         try:
-            if self._child.getecho():
-                self._child.setecho(False)
-                self._echo_was_on = True
-        except (OSError, ValueError, pexpect.ExceptionPexpect):
-            pass  # the child is gone: nothing is echoed any more
+            attrs = termios.tcgetattr(fd)
+            if attrs[3] & (termios.ECHO | termios.ICANON):
+                self._echo_was_on = self._echo_was_on or bool(attrs[3] & termios.ECHO)
+                attrs[3] &= ~(termios.ECHO | termios.ICANON)
+                attrs[6][termios.VMIN], attrs[6][termios.VTIME] = 1, 0
+                termios.tcsetattr(fd, termios.TCSANOW, attrs)
+            self._line_by_line = False
+        except (OSError, ValueError, termios.error):
+            self._line_by_line = True  # the child is gone: nothing is echoed any more
 
 
 def _spawn(target: Target, argv: list[str], prepare_terminal: object) -> pexpect.spawn:
@@ -254,9 +272,6 @@ def _spawn(target: Target, argv: list[str], prepare_terminal: object) -> pexpect
         raise ConnectFailed(f"cannot start {target}: {exc.strerror or exc}") from None
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    # Closing should not take long: the child got SIGHUP when its terminal went away.
-    child.delayafterclose = 0.01
-    child.delayafterterminate = 0.01
     return child
 
 
@@ -298,14 +313,39 @@ def _quiet_terminal() -> None:
 
 
 def _reap(child: pexpect.spawn) -> None:
-    try:
-        child.close(force=True)
-    except (OSError, pexpect.ExceptionPexpect):
+    """Close the terminal and wait for the child, escalating only if it lingers.
+
+    The child gets SIGHUP when its terminal goes and most programs (telnet among them) are gone
+    within a millisecond; pexpect's own close sleeps 0.1 s before it even looks (the delays are
+    ptyprocess's, which pexpect's attributes of the same name do not reach), which every
+    telnet run paid. So: poll for the exit, then SIGTERM, then SIGKILL, each after a grace.
+    """
+    proc = child.ptyproc
+    proc.delayafterclose = proc.delayafterterminate = 0.0  # what is left for close() is bookkeeping
+    with contextlib.suppress(OSError):
+        proc.fileobj.close()
+    for signum, grace in ((None, HANGUP_GRACE), (signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, KILL_GRACE)):
         try:
-            child.kill(9)
-            child.wait()
+            if signum is not None:
+                os.kill(child.pid, signum)
+                os.kill(child.pid, signal.SIGCONT)  # a stopped child acts on nothing else
+            if _exits_within(child, grace):
+                break
         except (OSError, pexpect.ExceptionPexpect):
-            pass
+            break  # already reaped, or not ours any more
+    with contextlib.suppress(OSError, pexpect.ExceptionPexpect):
+        child.close(force=True)
+
+
+def _exits_within(child: pexpect.spawn, grace: float) -> bool:
+    deadline, pause = time.monotonic() + grace, 0.0005
+    while child.isalive():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.02)
+    return True
 
 
 def _without_trying(text: bytes) -> bytes:
