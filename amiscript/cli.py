@@ -716,6 +716,12 @@ def _run_nagios(
         error = None
     except AmiscriptError as exc:
         code, error = exc.exit_code, str(exc)
+    except (KeyboardInterrupt, Terminated) as stop:
+        # a monitor that gives up on a check stops it: it still reads one plugin line (UNKNOWN)
+        how = "interrupted (SIGINT)" if isinstance(stop, KeyboardInterrupt) else "terminated (SIGTERM)"
+        out.write(nagios.plugin_line(service, nagios.UNKNOWN, f"check {how} before it finished", []) + "\n")
+        err.write(f"{PROG}: {how.split()[0]}\n")
+        return nagios.UNKNOWN
     lines = [line for line in captured.getvalue().splitlines() if line.strip()]
     text = error or (lines[-1] if lines else "check passed")
     status = {0: nagios.OK, 2: nagios.UNKNOWN}.get(code, nagios.CRITICAL)

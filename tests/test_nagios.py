@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import signal
+import socket
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,7 @@ from amiscript.report.nagios import CRITICAL, OK, WARNING, metric_status, perfda
 from amiscript.script.ranges import parse_range
 
 from .helpers import AMISCRIPT
-from .peers import free_port
+from .peers import free_port, tcp_peer
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECK = (
@@ -108,3 +112,30 @@ def test_a_command_line_nagios_cannot_run_is_unknown_with_one_plugin_line(tmp_pa
         assert result.returncode == 3, args
         assert result.stdout.startswith("MAILBOX UNKNOWN: ") and result.stdout.count("\n") == 1, result.stdout
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("signum", "how"), [(signal.SIGTERM, "terminated (SIGTERM)"), (signal.SIGINT, "interrupted (SIGINT)")]
+)
+def test_a_check_stopped_by_a_signal_still_prints_one_unknown_line(tmp_path: Path, signum: int, how: str) -> None:
+    greeted = threading.Event()
+
+    def silent(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+        greeted.set()
+        time.sleep(10)
+
+    script = tmp_path / "waits.yaml"
+    script.write_text("steps:\n  - expect: Manager\n  - expect: never\n    timeout: 60\n")
+    with tcp_peer(silent) as (host, port):
+        check = subprocess.Popen([*AMISCRIPT, "run", str(script), "--format", "nagios", "--target", f"tcp://{host}:{port}"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+        try:
+            assert greeted.wait(20)
+            time.sleep(0.3)  # past the banner, into the wait
+            check.send_signal(signum)
+            out, err = check.communicate(timeout=10)
+        finally:
+            check.kill()
+    assert (check.returncode, out) == (3, f"WAITS UNKNOWN: check {how} before it finished\n")
+    assert err == f"amiscript: {how.split()[0]}\n"
