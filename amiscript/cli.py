@@ -25,7 +25,7 @@ from amiscript.engine import Interpreter, TargetOverride
 from amiscript.engine.runner import RESULTS, Job, Outcome, run_jobs, summary_table, worst
 from amiscript.engine.session import Cancelled
 from amiscript.errors import AmiscriptError, Diagnostic, ScriptError, ScriptErrors, TransportError, UsageError
-from amiscript.frontend import given_values, opener, parse_target, read_vars_file, simulated_target
+from amiscript.frontend import given_values, opener, parse_target, parse_var_options, read_vars_file, simulated_target
 from amiscript.report import HumanReport
 from amiscript.report.json_report import RunEntry, write_report
 from amiscript.script import Script, load_script
@@ -356,7 +356,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
 
             # at a prompt Ctrl-C clears the line, every time: not the one-shot stop of a run
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            return run_console(args, _parse_vars(args.var), _tls_options(args, err), out)
+            return run_console(args, parse_var_options(args.var, "--var"), _tls_options(args, err), out)
         parser.print_help(out)
         return 2
     except AmiscriptError as exc:
@@ -413,7 +413,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("--jobs must be at least 1")
     paths = _script_paths(args.scripts)
     variables = read_vars_file(args.vars_file) if args.vars_file else {}
-    variables.update(_parse_vars(args.var))
+    variables.update(parse_var_options(args.var, "--var"))
     args.load = _Scripts(args.include_path)
     targets = [_Target(url, parse_target(url, scheme_only=args.simulate), {}) for url in args.target]
     if args.inventory:
@@ -876,16 +876,6 @@ def _progress(err: TextIO, total: int) -> Callable[[Outcome, int], None] | None:
         err.flush()
 
     return show
-
-
-def _parse_vars(items: Sequence[str]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--var {item!r}: expected NAME=VALUE")
-        values[name.strip()] = value
-    return values
 
 
 @contextmanager

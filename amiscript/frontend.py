@@ -4,7 +4,7 @@ name, reading --target URLs and vars files. Front ends import this; nothing here
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,6 +39,22 @@ def opener(tls: TlsOptions) -> Callable[[Target], Transport]:
     if tls == TlsOptions():
         return open_transport
     return lambda target: open_transport(replace(target, tls=tls.over(target.tls)))
+
+
+def parse_var_options(items: Sequence[str], option: str) -> dict[str, str]:
+    """``NAME=VALUE`` options. A malformed one is named by its place, never shown: a secret
+    typed without its name (``--var s3cret``) must not reach a CI log."""
+    values: dict[str, str] = {}
+    for number, item in enumerate(items, 1):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            what = "has no '='" if not sep else "has no name before '='"
+            raise UsageError(
+                f"{option} number {number} {what}: write {option} NAME=VALUE, such as {option} mailbox=123@default"
+                " (what was given is not shown: it may be a secret)"
+            )
+        values[name.strip()] = value
+    return values
 
 
 def read_vars_file(path: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ import pytest
 
 from amiscript.engine import Interpreter, TargetOverride
 from amiscript.errors import AmiscriptError, ScriptErrors
-from amiscript.frontend import opener, parse_target, read_vars_file, simulated_target
+from amiscript.frontend import opener, parse_target, parse_var_options, read_vars_file, simulated_target
 from amiscript.report import HumanReport
 from amiscript.script import Script, load_script
 from amiscript.transports.base import TlsOptions
@@ -105,9 +105,7 @@ class ScriptItem(pytest.Item):
             script = load_script(self.path, include_paths=self.config.getoption("--ami-include-path"))
             vars_file = self.config.getoption("--ami-vars-file")
             variables = read_vars_file(vars_file) if vars_file else {}
-            for item in self.config.getoption("--ami-var"):
-                name, _, value = item.partition("=")
-                variables[name] = value
+            variables.update(parse_var_options(self.config.getoption("--ami-var"), "--ami-var"))
             given = {name: value for name, value in variables.items() if script.var(name) is not None}
             override = self._target(script)
             tls = TlsOptions(

@@ -166,7 +166,8 @@ def test_script_mistakes_exit_2_with_one_line_naming_file_line_and_column(
     [
         (["run", "no-such-file.yaml"], "no-such-file.yaml: no such file"),
         (["run", VMCOUNT], "variable 'mailbox' is required (the mailbox to query"),
-        (["run", VMCOUNT, "--var", "mailbox"], "expected NAME=VALUE"),
+        (["run", VMCOUNT, "--var", "mailbox"], "--var number 1 has no '=': write --var NAME=VALUE, such as"),
+        (["run", VMCOUNT, "--var", "mailbox=1", "--var", "=x"], "--var number 2 has no name before '='"),
         (["run", VMCOUNT, "--var", "mailbx=1"], "'mailbx' was given (--var or --vars-file) but"),
         (
             ["run", VMCOUNT, "--var", "mailbox=1", "--target", "http://x:1"],
@@ -490,3 +491,12 @@ def test_a_dry_run_of_many_scripts_takes_a_var_only_some_declare_as_the_run_does
     result = amiscript("run", checks, "--var", "mailbox=1", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "declares no such variable" not in result.stderr
+
+
+@pytest.mark.parametrize("given", ["S3cretWord", "=S3cretWord"])
+def test_a_malformed_var_is_named_by_its_place_and_never_shown(given: str) -> None:
+    # a secret typed without its name must not end up in a CI log
+    result = amiscript("run", VMCOUNT, "--simulate", "--var", "mailbox=1", "--var", given)
+    assert result.returncode == 2
+    assert result.stderr.startswith("amiscript: error: --var number 2 has no ")
+    assert "S3cretWord" not in result.stdout + result.stderr

@@ -66,3 +66,11 @@ def test_includes_from_a_folder_the_plugin_is_told_to_allow(pytester: pytest.Pyt
     refused.stdout.fnmatch_lines(["*--include-path*"])
     allowed = pytester.runpytest("checks", "--ami-simulate", "--ami-include-path", "shared")
     allowed.assert_outcomes(passed=1)
+
+
+def test_a_malformed_ami_var_fails_the_item_without_showing_it(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", amiscript_ok=PASSING)
+    result = pytester.runpytest("--ami-simulate", "--ami-var", "S3cretWord")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*--ami-var number 1 has no '=': write --ami-var NAME=VALUE*"])
+    assert "S3cretWord" not in result.stdout.str()
