@@ -500,3 +500,24 @@ def test_a_malformed_var_is_named_by_its_place_and_never_shown(given: str) -> No
     assert result.returncode == 2
     assert result.stderr.startswith("amiscript: error: --var number 2 has no ")
     assert "S3cretWord" not in result.stdout + result.stderr
+
+
+def test_check_warns_of_a_file_value_that_cannot_be_read_here(tmp_path: Path) -> None:
+    secret = tmp_path / "ami-secret"
+    script = tmp_path / "files.yaml"
+    script.write_text(
+        f"vars:\n  secret: {{default: '${{file:{secret}}}', secret: true}}\nconnect: {{}}\n"
+        "steps:\n  - send: '${secret} ${file:relative-file}\\n'\n"
+    )
+    result = amiscript("check", str(script))
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        f"{script}:2:21: warning: ${{file:{secret}}}: the file does not exist here; a run that needs it will stop "
+        "(it is read where the check runs: create it there, chmod 600 for a secret)",
+        f"{script}:5:11: warning: ${{file:relative-file}}: the file does not exist here; a run that needs it will "
+        "stop (a relative path is read from the directory the run starts in)",
+        "1 script checked: 0 errors, 2 warnings",
+    ]
+    secret.write_text("s3cret\n")
+    warned = [line for line in amiscript("check", str(script)).stdout.splitlines() if "warning:" in line]
+    assert len(warned) == 1 and "${file:relative-file}" in warned[0]

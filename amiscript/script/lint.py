@@ -2,11 +2,12 @@
 
 The loader refuses what cannot run; this finds what runs but is likely a mistake: steps that
 can never run, captures nobody reads, a secret printed, a variable nothing ever sets, a regex
-that backtracks catastrophically.
+that backtracks catastrophically, a ``${file:…}`` that cannot be read.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from typing import TypeVar, get_args
@@ -45,6 +46,7 @@ def lint(script: Script) -> list[Diagnostic]:
     warnings += _never_set(script, used)
     warnings += _options_among_headers(script)
     warnings += _backtracking(script)
+    warnings += _unreadable_files(script)
     return sorted(warnings, key=lambda d: (d.location.line, d.location.column) if d.location else (0, 0))
 
 
@@ -189,6 +191,26 @@ def _never_set(script: Script, used: set[str]) -> list[Diagnostic]:
                     "give it a default, mark it `required: true`, or set it before use",
                 )
             )
+    return found
+
+
+def _unreadable_files(script: Script) -> list[Diagnostic]:
+    """A ``${file:PATH}`` read only when the run needs it: say now if it cannot be read here.
+
+    A warning, not an error: the file may exist only where checks run (a monitoring host)."""
+    found = []
+    for template in _all_of(Template, script):
+        for ref in template.refs:
+            if ref.file and not os.access(ref.name, os.R_OK):
+                why = "does not exist" if not os.path.exists(ref.name) else "cannot be read by this user"
+                hint = (
+                    "it is read where the check runs: create it there, chmod 600 for a secret"
+                    if os.path.isabs(ref.name)
+                    else "a relative path is read from the directory the run starts in"
+                )
+                found.append(
+                    _warn(f"{ref}: the file {why} here; a run that needs it will stop", template.location, hint)
+                )
     return found
 
 
