@@ -357,6 +357,23 @@ def test_a_secret_env_that_is_not_set_is_one_line_and_exit_2(tmp_path: Path) -> 
     ]
 
 
+def test_without_a_terminal_the_secret_is_asked_for_by_name_never_read_from_stdin(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "amiscript", "console", "--username", "admin", "--simulate"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(tmp_path),
+        input="secret5\nPing\n",
+        start_new_session=True,  # no controlling terminal, as under cron or CI
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "amiscript: error: console: there is no terminal to ask for the secret on: give --secret-env NAME "
+        "(export NAME=... first)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("given", "line"),
     [

@@ -305,6 +305,13 @@ class Console:
             if name not in self._environ:
                 raise UsageError(f"--secret-env {name}: the environment variable is not set (export {name}=...)")
             return self._environ[name]
+        try:  # getpass asks on the terminal even when stdin is a pipe; without one it would read stdin
+            with open("/dev/tty", "rb"):
+                pass
+        except OSError:
+            raise UsageError(
+                "console: there is no terminal to ask for the secret on: give --secret-env NAME (export NAME=... first)"
+            ) from None
         return getpass.getpass(f"Secret for {username}: ")
 
     def _learn_actions(self) -> None:
