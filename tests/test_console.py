@@ -457,9 +457,17 @@ def test_record_against_the_built_in_simulator_replays_with_simulate(tmp_path: P
     )
     child.expect_exact("ami> ")
     child.sendline("VoicemailUsersList")
-    child.expect_exact("Voicemail user list will follow")
+    child.expect_exact("Voicemail user list will follow")  # the answer, then its list's events
+    child.expect(r"VoiceMailbox: *(\x1b\[0m)? +123")  # coloured: a terminal without NO_COLOR
+    child.expect(r"EventList: *(\x1b\[0m)? +Complete")
+    child.expect_exact("ami> ")  # the prompt comes back once the list has ended
     assert _finish(child) == 0
-    assert (tmp_path / "sim.yaml").read_text().splitlines()[1].endswith("amiscript run sim.yaml --simulate")
+    text = (tmp_path / "sim.yaml").read_text()
+    assert text.splitlines()[1].endswith("amiscript run sim.yaml --simulate")
+    assert (
+        "    # observed: 3 items (VoicemailUserEntry), ended by VoicemailUserEntryComplete\n"
+        "    list: voicemailuserslist_items\n    items:\n      min: 1\n      every: {Event: VoicemailUserEntry}\n"
+    ) in text
     assert _amiscript("run", "sim.yaml", "--simulate", tmp_path=tmp_path).returncode == 0
 
 

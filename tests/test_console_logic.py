@@ -10,7 +10,7 @@ import regex
 
 from amiscript.console.completion import Completer, actions_from_list_commands
 from amiscript.console.eventfilter import EventFilter, parse_filter
-from amiscript.console.recorder import Check, Connection, Exchange, Recording, classify, output_pattern
+from amiscript.console.recorder import Check, Connection, Exchange, ListResult, Recording, classify, output_pattern
 from amiscript.console.render import render_packet, use_colour
 from amiscript.console.shortform import ShortFormError, is_header_line, parse_header_line, parse_short
 from amiscript.protocol import Packet
@@ -316,3 +316,23 @@ def test_a_tls_session_is_replayed_over_tls_with_its_settings(tmp_path: Path) ->
     connect = load_script(str(path)).connect
     assert connect is not None and connect.transport.raw == "tls"
     assert {name: value.raw for name, value in connect.tls} == {"cacert": "ca.pem", "server_name": "pbx.example.net"}
+
+
+def test_a_list_action_is_recorded_with_its_list_and_stable_item_checks(tmp_path: Path) -> None:
+    recording = Recording(Connection("tcp", "127.0.0.1", 5038, "admin", "PBX_SECRET"))
+    started = Packet.of(("Response", "Success"), ("EventList", "start"), ("Message", "Peers will follow"))
+    peers = tuple(Packet.of(("Event", "PeerEntry"), ("ObjectName", name)) for name in ("100", "101"))
+    done = Packet.of(("Event", "PeerlistComplete"), ("EventList", "Complete"), ("ListItems", "2"))
+    recording.add(Exchange((("Action", "SIPpeers"),), started, listed=ListResult(peers, done)))
+    recording.add(Exchange((("Action", "Status"),), started, listed=ListResult((), done)))
+    recording.add(Exchange((("Action", "CoreShowChannels"),), started, listed=ListResult(peers, None)))
+    path = tmp_path / "lists.yaml"
+    path.write_text(recording.to_yaml("lists"), encoding="utf-8")
+    _, sip, status, channels = load_script(str(path)).steps
+    assert isinstance(sip, Action) and sip.list_var == "sippeers_items" and sip.items is not None
+    assert (sip.items.min, [(m.header, m.source.raw) for m in sip.items.every]) == (1, [("Event", "PeerEntry")])
+    assert isinstance(status, Action) and status.list_var == "status_items" and status.items is None
+    assert isinstance(channels, Action) and channels.list_var is None  # it never ended: a replay would wait
+    text = path.read_text()
+    assert "# observed: 2 items (PeerEntry), ended by PeerlistComplete" in text
+    assert "# observed: 2 items (PeerEntry), but the list did not end within 10 s: not collected" in text

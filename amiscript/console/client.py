@@ -18,6 +18,25 @@ POLL = 0.2  # how often the reader looks whether it should stop
 SEND_TIMEOUT = 10.0
 
 
+class ListItems:
+    """The events of one list action, and whether its ``EventList: Complete`` event came."""
+
+    def __init__(self) -> None:
+        self.items: list[Packet] = []
+        self.complete: Packet | None = None
+        self.started = False  # its answer said `EventList: start`
+        self.ended = threading.Event()
+
+    def add(self, event: Packet) -> None:
+        if self.ended.is_set():
+            return
+        if (event.get("EventList") or "").strip().lower() == "complete":
+            self.complete = event
+            self.ended.set()
+        else:
+            self.items.append(event)
+
+
 class AmiClient:
     def __init__(
         self,
@@ -30,6 +49,7 @@ class AmiClient:
         self._on_close = on_close
         self._reader = PacketReader(expect_banner=True)
         self._pending: dict[str, queue.Queue[Packet | None]] = {}
+        self._lists: dict[str, ListItems] = {}  # ActionID: the list its answer may start
         self._lock = threading.Lock()
         self._banner: queue.Queue[str | None] = queue.Queue()
         self._stop = threading.Event()
@@ -50,21 +70,37 @@ class AmiClient:
     def request(self, headers: Sequence[tuple[str, str]], timeout: float) -> Packet | None:
         """Send one action (its headers include an ActionID) and wait for the answer with that
         ActionID; None if none came within ``timeout`` or the connection closed."""
+        return self.request_list(headers, timeout)[0]
+
+    def request_list(
+        self, headers: Sequence[tuple[str, str]], timeout: float
+    ) -> tuple[Packet | None, ListItems | None]:
+        """``request``, and if the answer starts a list (``EventList: start``), its items too:
+        the events carrying the ActionID up to the one with ``EventList: Complete``, waited for
+        within another ``timeout``. Events still reach ``on_packet`` (the console shows them)."""
         action_id = next(value for name, value in headers if name.lower() == "actionid")
         data = encode_packet(headers)
         waiter: queue.Queue[Packet | None] = queue.Queue(maxsize=1)
+        items = ListItems()
         with self._lock:
             if self.closed.is_set():
-                return None
+                return None, None
             self._pending[action_id] = waiter
+            self._lists[action_id] = items
         try:
             self._transport.send(data, SEND_TIMEOUT)
-            return waiter.get(timeout=timeout)
-        except queue.Empty:
-            return None
+            try:
+                answer = waiter.get(timeout=timeout)
+            except queue.Empty:
+                return None, None
+            if answer is None or not _starts_list(answer):
+                return answer, None
+            items.ended.wait(timeout)
+            return answer, items
         finally:
             with self._lock:
                 self._pending.pop(action_id, None)
+                self._lists.pop(action_id, None)
 
     def close(self) -> None:
         self._stop.set()
@@ -92,6 +128,8 @@ class AmiClient:
                 self.closed.set()
                 for waiter in self._pending.values():
                     waiter.put_nowait(None)
+                for items in self._lists.values():
+                    items.ended.set()  # no Complete will come
             self._banner.put(None)
             if not self._stop.is_set():
                 self._on_close(reason)
@@ -112,13 +150,29 @@ class AmiClient:
                 self._dispatch(event)
 
     def _dispatch(self, packet: Packet) -> None:
+        """Answers to their waiters; the events of a list its answer started to the list (in
+        order: this thread sees the answer before the events); everything else to on_packet."""
         action_id = packet.get("ActionID")
+        waiter = None
         with self._lock:
-            waiter = self._pending.pop(action_id, None) if action_id is not None and packet.kind != "event" else None
+            items = self._lists.get(action_id) if action_id is not None else None
+            if action_id is not None and packet.kind != "event":
+                waiter = self._pending.pop(action_id, None)
+                if items is not None and waiter is not None and _starts_list(packet):
+                    items.started = True
+                else:
+                    self._lists.pop(action_id, None)
+            elif items is not None and items.started:
+                items.add(packet)
+                return
         if waiter is not None:
             waiter.put_nowait(packet)
         else:
             self._on_packet(packet)
+
+
+def _starts_list(answer: Packet) -> bool:
+    return (answer.get("EventList") or "").strip().lower() == "start"
 
 
 def login(

@@ -73,6 +73,15 @@ class Connection:
 
 
 @dataclass(frozen=True, slots=True)
+class ListResult:
+    """The events a list action's answer announced (``EventList: start``), and the one that
+    ended the list (``EventList: Complete``), None if it never came."""
+
+    items: tuple[Packet, ...]
+    complete: Packet | None
+
+
+@dataclass(frozen=True, slots=True)
 class Exchange:
     """One action as typed (template text, without the console's own ActionID) and its answer."""
 
@@ -80,6 +89,7 @@ class Exchange:
     answer: Packet | None
     waited: float = 10.0
     interrupted: bool = False  # Ctrl-C stopped the wait: it was sent, but no answer was seen
+    listed: ListResult | None = None  # the answer started a list
 
 
 @dataclass
@@ -152,7 +162,8 @@ class Recording:
                 lines.append(f"      - assert: {_scalar('message == ' + _expr_string(message))}")
             return [*observed, *lines]
         checks = self._checks(answer, mask)
-        return [*observed, *lines, *(["    expect:", *checks] if checks else [])]
+        listed = _list_lines(exchange) if exchange.listed is not None else []
+        return [*observed, *lines, *(["    expect:", *checks] if checks else []), *listed]
 
     def _checks(self, answer: Packet, mask: Callable[[str], str]) -> list[str]:
         lines: list[str] = []
@@ -207,6 +218,30 @@ class Recording:
             if len(value) >= 3 and text == value:
                 return f"${{{name}}}"
         return _template(text)
+
+
+def _list_lines(exchange: Exchange) -> list[str]:
+    """``list:`` and ``items:`` for a list action: the replay waits for the list to end and
+    checks what is stable about it (there were items, all of one kind), not how many: mailboxes,
+    peers and channels come and go."""
+    listed = exchange.listed
+    assert listed is not None
+    kinds = list(dict.fromkeys(item.get("Event") or "" for item in listed.items))
+    observed = f"{len(listed.items)} item{'s' if len(listed.items) != 1 else ''}"
+    if kinds and all(kinds):
+        observed += f" ({', '.join(kinds)})"
+    if listed.complete is None:
+        return [f"    # observed: {observed}, but the list did not end within {exchange.waited:g} s: not collected"]
+    ended = listed.complete.get("Event") or "the Complete event"
+    action = next((value for name, value in exchange.sent if name.lower() == "action"), "list")
+    name = re.sub(r"\W+", "_", action.lower()).strip("_") or "list"
+    lines = [f"    # observed: {observed}, ended by {ended}", f"    list: {name}_items"]
+    if not listed.items:
+        return [*lines, "    # no items: add `items: {min: 1}` here to require some"]
+    lines += ["    items:", "      min: 1"]
+    if len(kinds) == 1 and kinds[0]:
+        lines.append(f"      every: {{Event: {_scalar(kinds[0])}}}")
+    return lines
 
 
 def output_pattern(lines: Sequence[str], hide: Callable[[str], bool] = lambda line: False) -> str:

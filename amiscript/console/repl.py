@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from amiscript.console.client import AmiClient, login
 from amiscript.console.completion import Completer, actions_from_list_commands
 from amiscript.console.eventfilter import EventFilter, parse_filter
-from amiscript.console.recorder import Connection, Exchange, Recording
+from amiscript.console.recorder import Connection, Exchange, ListResult, Recording
 from amiscript.console.recordfile import check_writable, write_whole
 from amiscript.console.render import notice, render_packet, use_colour
 from amiscript.console.shortform import Headers, ShortFormError, is_header_line, parse_header_line, parse_short
@@ -224,7 +224,7 @@ class Console:
         action = next((value for name, value in headers if name.lower() == "action"), "")
         self._leaving = action.lower() == "logoff"  # the server will hang up: not news
         try:
-            answer = client.request(headers, self._options.timeout)
+            answer, items = client.request_list(headers, self._options.timeout)
         except KeyboardInterrupt:  # it was sent: a replay must send it too
             self._record(Exchange(tuple(typed), None, self._options.timeout, interrupted=True))
             raise
@@ -236,8 +236,14 @@ class Console:
             )
         else:
             self._display.now(render_packet(answer, colour=self._colour, mask=self._mask))
+        if items is not None:  # held back by the client so that they come after their answer
+            for event in (*items.items, *([items.complete] if items.complete else [])):
+                self._incoming(event)
+            if items.complete is None:
+                self._say(f"the list did not end (no EventList: Complete) within {self._options.timeout:g} s")
         if answer is not None or not client.closed.is_set():
-            self._record(Exchange(tuple(typed), answer, self._options.timeout))
+            listed = None if items is None else ListResult(tuple(items.items), items.complete)
+            self._record(Exchange(tuple(typed), answer, self._options.timeout, listed=listed))
         if self._leaving and answer is not None:
             self._logged_off = True
 
