@@ -196,6 +196,24 @@ def test_ctrl_c_at_varied_moments_always_gives_a_fresh_prompt_that_works(sim: tu
     assert _finish(child) == 0
 
 
+def test_a_sigint_outside_a_wait_is_ignored_so_it_can_never_end_the_console(
+    sim: tuple[str, int], tmp_path: Path
+) -> None:
+    """Between an answer and the next prompt there is nothing to stop: a Ctrl-C landing there
+    ended the console (130). The console now acts on SIGINT only while it waits for an answer;
+    at the prompt Ctrl-C is a key. A SIGINT sent while a line is half typed shows it."""
+    child = _spawn(sim, tmp_path, "console", NO_COLOR="1")
+    child.send("Pi")
+    time.sleep(0.3)  # the letters reach readline first
+    os.kill(child.pid, signal.SIGINT)
+    time.sleep(0.3)
+    child.sendline("ng")
+    child.expect(r"\r\nPing: +Pong")  # the line survived whole
+    child.expect_exact("ami> ")
+    assert child.isalive()
+    assert _finish(child) == 0
+
+
 def test_colour_on_a_terminal_unless_no_color(sim: tuple[str, int], tmp_path: Path) -> None:
     coloured = _spawn(sim, tmp_path, "console")
     coloured.sendline("Ping")

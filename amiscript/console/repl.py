@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import getpass
 import itertools
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -86,6 +87,7 @@ class Console:
         self._logged_off = False
         self._leaving = False  # a Logoff was sent
         self._connection: Connection | None = None
+        self._stoppable = True  # whether Ctrl-C raises KeyboardInterrupt now (see _loop)
 
     # -- the session ----------------------------------------------------------------------
 
@@ -165,6 +167,30 @@ class Console:
         self._client.request([("Action", "Logoff"), ("ActionID", "console-logoff")], LOGOFF_SECONDS)
 
     def _loop(self) -> None:
+        """Prompt, act, repeat. Ctrl-C is a key at the prompt and stops a wait for an answer;
+        in between (an answer shown, the next prompt not yet up) there is nothing to stop, and
+        it must not end the console: the handler ignores it there."""
+        try:
+            previous = signal.signal(signal.SIGINT, self._on_interrupt)
+        except ValueError:  # not the main thread: nobody can press Ctrl-C at this console
+            previous = None
+        self._stoppable = self._plain()
+        try:
+            self._prompt_and_act()
+        finally:
+            self._stoppable = True
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def _on_interrupt(self, signum: int, frame: object) -> None:
+        if self._stoppable:
+            raise KeyboardInterrupt
+
+    def _plain(self) -> bool:
+        """Lines from a pipe: no prompt reads Ctrl-C as a key, so the signal acts at any time."""
+        return isinstance(self._display, PlainLines)
+
+    def _prompt_and_act(self) -> None:
         while not self._logged_off and self._closed_reason is None:
             try:
                 line = self._display.read_line(MORE if self._raw is not None else PROMPT)
@@ -223,11 +249,14 @@ class Console:
             headers.append(("ActionID", f"console-{next(self._ids)}"))
         action = next((value for name, value in headers if name.lower() == "action"), "")
         self._leaving = action.lower() == "logoff"  # the server will hang up: not news
+        self._stoppable = True
         try:
             answer, items = client.request_list(headers, self._options.timeout)
         except KeyboardInterrupt:  # it was sent: a replay must send it too
             self._record(Exchange(tuple(typed), None, self._options.timeout, interrupted=True))
             raise
+        finally:
+            self._stoppable = self._plain()
         if answer is None:
             self._say(
                 "the connection is closed"
