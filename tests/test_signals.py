@@ -219,3 +219,44 @@ def test_a_peer_that_did_not_greet_as_ami_gets_no_logoff_it_was_not_sent(scheme:
     assert (status, stderr.splitlines()) == (130, ["amiscript: interrupted"])
     assert len(peer.received) == 1 and b"Action: MailboxCount" in peer.received[0]
     assert b"Logoff" not in peer.received[0]
+
+
+# -- helper threads leave Ctrl-C and SIGTERM to the main thread ----------------------------------
+
+
+def blocked_signals(native_id: int) -> set[int]:
+    """The signals a thread of this process blocks, from the kernel's view (SigBlk)."""
+    status = Path(f"/proc/self/task/{native_id}/status").read_text()
+    mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigBlk:")), 16)
+    return {number for number in range(1, 65) if mask & (1 << (number - 1))}
+
+
+def test_helper_threads_block_the_stop_signals_so_the_kernel_delivers_them_to_the_main_thread() -> None:
+    """Delivered to a helper thread, Ctrl-C only set a flag while the main thread slept in a wait
+    with no timeout: a parallel run then ignored it until a job ended (seen under load)."""
+    from amiscript.console.client import AmiClient
+    from amiscript.engine.runner import Job, run_jobs
+    from amiscript.sim import Simulator, default_config
+    from amiscript.transports.base import Target
+    from amiscript.transports.tcp import TcpTransport
+
+    stop = {signal.SIGINT, signal.SIGTERM}
+    seen: list[set[int]] = []
+
+    def job(out: object, err: object, cancel: object) -> int:
+        seen.append(blocked_signals(threading.get_native_id()))
+        return 0
+
+    run_jobs([Job("a.yaml", "t", job), Job("b.yaml", "t", job)], 2)
+    assert len(seen) == 2 and all(stop <= blocked for blocked in seen)
+    assert not stop & blocked_signals(threading.get_native_id())  # the main thread takes them
+    with Simulator(default_config(), host="127.0.0.1", port=0) as sim:
+        assert sim._thread is not None and sim._thread.native_id is not None
+        assert stop <= blocked_signals(sim._thread.native_id)
+        client = AmiClient(TcpTransport.open(Target("tcp", *sim.address, 5.0)), lambda packet: None, lambda why: None)
+        try:
+            client.start(5.0)
+            assert client._thread.native_id is not None
+            assert stop <= blocked_signals(client._thread.native_id)
+        finally:
+            client.close()

@@ -12,6 +12,7 @@ from amiscript.errors import AmiscriptError, ConnectionLost, RunFailed
 from amiscript.protocol import Banner, Malformed, Packet, encode_packet
 from amiscript.protocol.auth import md5_key
 from amiscript.protocol.codec import PacketReader, Signal
+from amiscript.signals import leave_signals_to_main_thread
 from amiscript.transports.base import Transport
 
 POLL = 0.2  # how often the reader looks whether it should stop
@@ -112,6 +113,7 @@ class AmiClient:
         return str(getattr(self._transport, "target", "the server"))
 
     def _read_loop(self) -> None:
+        leave_signals_to_main_thread()  # the prompt's thread acts on Ctrl-C, SIGTERM, resizes
         reason = "the server closed the connection"
         try:
             while not self._stop.is_set():

@@ -13,6 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+from amiscript.signals import leave_signals_to_main_thread
+
+SIGNAL_CHECK = 0.25  # seconds the main thread waits for jobs at a time
+
 RESULTS = {0: "ok", 1: "failed", 2: "error", 3: "unreachable", 130: "interrupted", 143: "terminated"}
 
 
@@ -49,7 +53,7 @@ def run_jobs(
     their connections and reaping what they spawned; then the interrupt goes on up.
     """
     # Only a run of several checks needs threads: kept out of a single run's start-up.
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     cancel = threading.Event()
 
@@ -60,14 +64,20 @@ def run_jobs(
         return Outcome(job, code, clock() - started, out.getvalue(), err.getvalue())
 
     outcomes: dict[int, Outcome] = {}
-    pool = ThreadPoolExecutor(max_workers=max(1, limit), thread_name_prefix="amiscript-job")
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, limit), thread_name_prefix="amiscript-job", initializer=leave_signals_to_main_thread
+    )
     try:
         futures = {pool.submit(one, job): index for index, job in enumerate(jobs)}
-        for done, future in enumerate(as_completed(futures), 1):
-            outcome = future.result()
-            outcomes[futures[future]] = outcome
-            if on_done is not None:
-                on_done(outcome, done)
+        pending = set(futures)
+        while pending:
+            # a bounded wait: the main thread gets back to Python (and its signal handlers) often
+            finished, pending = wait(pending, timeout=SIGNAL_CHECK, return_when=FIRST_COMPLETED)
+            for future in finished:
+                outcome = future.result()
+                outcomes[futures[future]] = outcome
+                if on_done is not None:
+                    on_done(outcome, len(outcomes))
     except BaseException:
         cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import regex
 
 from amiscript.errors import Location, RegexTimeout
+from amiscript.signals import leave_signals_to_main_thread
 
 BACKTRACKING_HINT = (
     "a repeated group whose alternatives overlap, such as (a|aa)+ or (x+x+)+, tries every way to split "
@@ -89,6 +90,7 @@ def _search_beside(
     deadline = time.monotonic() + seconds
 
     def run() -> None:
+        leave_signals_to_main_thread()
         while (left := deadline - time.monotonic()) > 0:
             with contextlib.suppress(TimeoutError):
                 outcome.append(pattern.search(text, pos, partial=partial, concurrent=True, timeout=left))

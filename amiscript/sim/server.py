@@ -16,6 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from amiscript.errors import TransportError
+from amiscript.signals import leave_signals_to_main_thread
 from amiscript.sim.config import SimConfig, default_config
 from amiscript.sim.hub import Hub
 from amiscript.sim.session import Endpoint, Session
@@ -248,6 +249,7 @@ class Simulator:
     # -- the loop thread ------------------------------------------------------------------
 
     def _run(self, ready: threading.Event) -> None:
+        leave_signals_to_main_thread()
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(self._serve(loop, ready))

@@ -34,6 +34,7 @@ import tty
 import pexpect
 
 from amiscript.errors import ConnectFailed, ConnectionLost, ScriptError
+from amiscript.signals import STOP_SIGNALS
 from amiscript.transports.base import Target
 
 CHUNK = 65536
@@ -41,7 +42,6 @@ LAST_WORDS = 300  # bytes of output kept to explain why a program ended
 TERMINAL_MODE_GRACE = 1.0  # seconds to wait for telnet to set its terminal mode after connecting
 # Seconds a child may take to exit after its terminal closes (SIGHUP), then after SIGTERM, SIGKILL.
 HANGUP_GRACE, TERM_GRACE, KILL_GRACE = 0.25, 0.25, 1.0
-_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class SpawnTransport:
@@ -252,7 +252,7 @@ def _spawn(target: Target, argv: list[str], prepare_terminal: object) -> pexpect
         program = os.path.join(target.cwd, program)  # ./tool is relative to `cwd`, as in a shell there
     # Ctrl-C or SIGTERM while pexpect is half-way through setting up would leave a child
     # nobody owns: hold them until the child exists (the child unblocks them for itself).
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         child = pexpect.spawn(
             program,
@@ -277,7 +277,7 @@ def _spawn(target: Target, argv: list[str], prepare_terminal: object) -> pexpect
 
 def _raw_terminal() -> None:
     """In the child, before exec: the pty passes bytes unchanged (no echo, no CR/LF mapping)."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())  # a program starts with no signal blocked
     tty.setraw(0)
 
 
@@ -303,7 +303,7 @@ def _quiet_terminal() -> None:
     bytes with them ignoring the 8th bit; pointing them all at DEL (which is refused) means
     no byte of UTF-8 text can trigger them.
     """
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())  # a program starts with no signal blocked
     attrs = termios.tcgetattr(0)
     for name in _SPECIAL_KEYS:
         index = getattr(termios, name, None)

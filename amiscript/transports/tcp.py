@@ -10,6 +10,7 @@ import threading
 import time
 
 from amiscript.errors import ConnectFailed, ConnectionLost
+from amiscript.signals import leave_signals_to_main_thread
 from amiscript.transports.base import Target
 
 CHUNK = 65536
@@ -112,6 +113,7 @@ def _resolve(target: Target, deadline: float) -> list[tuple]:  # type: ignore[ty
     outcome: list[object] = []
 
     def lookup() -> None:
+        leave_signals_to_main_thread()
         try:
             outcome.append(socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM))
         except (OSError, UnicodeError) as exc:
