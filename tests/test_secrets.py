@@ -546,3 +546,27 @@ def test_a_console_without_a_terminal_shows_no_secret_on_stdout_or_stderr(
     assert run.code == 0, run.text
     assert re.search(r"Echo-Key: +\*\*\*\*" if auth == "md5" else r"Echo-Secret: +\*\*\*\*", run.stdout)
     assert_no_leak(run.text, TRICKY, challenges=(CHALLENGE,))
+
+
+def test_a_secret_with_a_byte_that_is_not_utf8_is_masked_in_every_output(tmp_path: Path, echo_peer: str) -> None:
+    """A shell can pass any bytes (--var secret=$'p\\xe9ss'): Python holds the byte as a surrogate,
+    and outputs that show it as \\xe9 (the transcript did) must still mask it."""
+    check = write(
+        tmp_path / "raw.yaml",
+        "vars:\n  secret: {default: x, secret: true}\nconnect: {host: 127.0.0.1, port: '1'}\nsteps:\n"
+        "  - expect: Manager\n"
+        '  - send: "Action: Login\\nUsername: admin\\nSecret: ${secret}\\n\\n"\n'
+        "  - expect: never\n    timeout: 0.5\n",
+    )
+    reports = (tmp_path / "t.jsonl", tmp_path / "r.json", tmp_path / "j.xml")
+    argv = [*AMISCRIPT, "run", str(check), "--target", echo_peer, "-v", "--transcript", str(reports[0])]
+    argv += ["--json", str(reports[1]), "--junit", str(reports[2])]
+    result = subprocess.run(
+        [os.fsencode(arg) for arg in argv] + [b"--var", b"secret=Zq9\xe9sEcReT"], capture_output=True, timeout=60
+    )
+    assert result.returncode == 1, result.stderr
+    shown = result.stdout + result.stderr + b"".join(path.read_bytes() for path in reports)
+    assert b"Echo-Secret: ****" in result.stderr
+    for form in (b"Zq9\xe9sEcReT", b"Zq9\\xe9sEcReT", b"Zq9\\\\xe9sEcReT", b"Zq9\\udce9sEcReT", b"Zq9\\\\udce9sEcReT"):
+        assert form not in shown, form
+    assert b"sEcReT" not in shown, shown[shown.find(b"sEcReT") - 200 : shown.find(b"sEcReT") + 50]

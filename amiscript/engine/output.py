@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -72,6 +73,13 @@ def _quoted_forms(secret: str) -> dict[str, None]:
         regex.escape(secret),
         one_line(secret, len(secret))[1:-1],
     ]
+    if any("\udc80" <= char <= "\udcff" for char in secret):
+        # a byte that is not UTF-8 (from argv, the environment or a file) is held as a surrogate;
+        # what shows received or sent bytes shows it as \xNN, or as U+FFFD
+        with contextlib.suppress(UnicodeEncodeError):
+            raw = secret.encode("utf-8", "surrogateescape")
+            for shown in (raw.decode("utf-8", "backslashreplace"), raw.decode("utf-8", "replace")):
+                forms += [shown, *_quoted_forms(shown)]
     if any(char in '"\\' or not " " <= char <= "~" for char in secret):  # else JSON shows it as it is
         import json  # kept out of a plain run's start-up
 
