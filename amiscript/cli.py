@@ -435,6 +435,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
         with _maybe_simulator(args.simulate) as address:
             return _run_nagios(args, paths[0], targets[0] if targets else None, variables, address, out, err)
+    from amiscript.report.paths import check_report_paths
+
+    reports = [("--json", args.json), ("--junit", args.junit), ("--transcript", args.transcript)]
+    check_report_paths(reports, [*paths, *filter(None, [args.vars_file, args.inventory])])
     if single and args.dry_run:
         return _dry_run(args, paths[0], targets[0] if targets else None, variables, out)
     if not single:
@@ -599,7 +603,7 @@ def _write_reports(args: argparse.Namespace, entries: list[RunEntry], started: f
 
             write_junit(args.junit, entries, started)
     except OSError as exc:
-        raise UsageError(f"cannot write the report: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write the report {exc.filename or ''}: {exc.strerror or exc}") from None
 
 
 @dataclass(frozen=True)

@@ -184,8 +184,13 @@ def test_an_interrupted_run_replaces_the_previous_reports_with_valid_ones_that_s
     script = tmp_path / "wait.yaml"
     script.write_text(WAIT_FOREVER)
     files = {"--json": tmp_path / "r.json", "--junit": tmp_path / "j.xml", "--transcript": tmp_path / "t.jsonl"}
-    for path in files.values():
-        path.write_text("the previous run's result\n")  # what CI would read if it stayed
+    previous = {  # what CI would read if they stayed: reports of an earlier run
+        "--json": '{\n  "format": "amiscript-result",\n  "version": 1,\n  "runs": []\n}\n',
+        "--junit": "<?xml version='1.0' encoding='utf-8'?>\n<testsuites name=\"previous\" />\n",
+        "--transcript": '{"t": 0.0, "dir": "end"}\n',
+    }
+    for option, path in files.items():
+        path.write_text(previous[option])
     options = [str(part) for pair in files.items() for part in pair]
     peer = AmiPeer()
     with (
@@ -240,3 +245,34 @@ def test_an_interrupted_parallel_run_reports_every_run_those_not_started_too(
     assert [run["stdout"] for run in runs] == ["logged in\n", ""]
     junit_schema.validate(str(junit))
     assert ElementTree.parse(junit).getroot().get("errors") == "2"
+
+
+def test_a_report_path_that_would_destroy_a_file_or_fail_late_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    """`--json checks/*.yaml`: the shell makes the first script the report file. Every report path
+    is checked first; an existing file is overwritten only if it is one of our reports."""
+    scripts = tmp_path / "checks"
+    scripts.mkdir()
+    for name in ("a.yaml", "b.yaml"):
+        (scripts / name).write_text(Path(VMCOUNT).read_text())
+    original = (scripts / "a.yaml").read_text()
+    a, b = str(scripts / "a.yaml"), str(scripts / "b.yaml")
+    mailbox = ("--simulate", "--var", "mailbox=124@default")
+    cases = [
+        (("--json", a, b), f"--json {a} exists and is not an amiscript report: it was left as it is"),
+        ((a, "--transcript", a), f"--transcript {a} is {a}, which this run reads"),
+        ((a, "--junit", str(tmp_path / "no" / "r.xml")), f"the folder {tmp_path / 'no'} does not exist"),
+        ((a, "--json", "-"), "--json needs a file name"),
+        ((a, "--json", str(tmp_path / "r"), "--junit", str(tmp_path / "r")), "is also the file of --json"),
+        ((a, "--junit", str(tmp_path)), "is a folder"),
+    ]
+    for args, said in cases:
+        result = run("run", *args, *mailbox)
+        assert (result.returncode, result.stdout) == (2, ""), args
+        assert result.stderr.startswith("amiscript: error: ") and said in result.stderr, result.stderr
+    assert (scripts / "a.yaml").read_text() == original
+    again = tmp_path / "again.json"
+    for _ in range(2):  # a report of ours is overwritten, run after run
+        assert run("run", a, *mailbox, "--json", str(again)).returncode == 0
+    assert report(again)["runs"][0]["result"] == "ok"
