@@ -1,5 +1,6 @@
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["pytester"]
@@ -11,3 +12,10 @@ settings.register_profile("ci", max_examples=120, database=None, derandomize=Fal
 settings.register_profile("dev", max_examples=100, **_QUICK)
 settings.register_profile("long", max_examples=20_000, **_QUICK)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _simulator_secret_exported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped checks read the secret from AMI_SECRET, as a user exports it; the simulator's
+    admin secret is secret5. A test that needs it unset or different says so itself."""
+    monkeypatch.setenv("AMI_SECRET", "secret5")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from amiscript.sim import SimConfig, Simulator, default_config
+from amiscript.sim import SimConfig, Simulator, default_config, parse_manager_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 AMISCRIPT = [sys.executable, "-m", "amiscript"]
@@ -37,14 +37,29 @@ def target() -> Iterator[str]:
         yield f"tcp://{host}:{port}"
 
 
+STAGING_SECRET = "st4ging-Only"  # not the scripts' nor the simulator's usual one: AMI_SECRET must be read
+
+
+@pytest.fixture(scope="module")
+def staging() -> Iterator[str]:
+    base = default_config()
+    users = parse_manager_conf(
+        f"[admin]\nsecret = {STAGING_SECRET}\npermit = 127.0.0.1/255.255.255.255\nread = all\nwrite = all\n", "m.conf"
+    )
+    with Simulator(SimConfig(users=users, mailboxes=base.mailboxes, login_fail_delay=0.0), port=0) as sim:
+        host, port = sim.address
+        yield f"tcp://{host}:{port}"
+
+
 @pytest.mark.parametrize(("where", "command"), list(commands()))
-def test_each_ci_command_runs_against_the_simulator(where: str, command: str, target: str, tmp_path: Path) -> None:
+def test_each_ci_command_runs_against_the_simulator(where: str, command: str, staging: str, tmp_path: Path) -> None:
+    """As the job runs it: AMI_TARGET and AMI_SECRET in the environment (from the CI's variables)."""
     words = [
-        word.replace("scripts/", f"{ROOT}/scripts/") for word in shlex.split(command.replace('"$AMI_TARGET"', target))
+        word.replace("scripts/", f"{ROOT}/scripts/") for word in shlex.split(command.replace('"$AMI_TARGET"', staging))
     ]
     result = subprocess.run(
         [*AMISCRIPT, *words[1:]], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={**os.environ, "AMI_TARGET": target},
+        env={**os.environ, "AMI_TARGET": staging, "AMI_SECRET": STAGING_SECRET},
     )  # fmt: skip
     assert result.returncode == 0, f"{where}: {command}\n{result.stdout}\n{result.stderr}"
     if "--junit" in words:

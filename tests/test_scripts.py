@@ -159,3 +159,16 @@ def test_voicemail_users_list_check(sim: tuple[str, int], scheme: str) -> None:
     too_few = run("checks/voicemail-users.yaml", sim, scheme, "--var", "min=5")
     assert too_few.returncode == 1
     assert "too few voicemail users: len(boxes) >= min" in too_few.stderr
+
+
+def test_a_shipped_check_reads_the_secret_from_ami_secret_and_says_so_when_it_is_unset(
+    sim: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AMI_SECRET")
+    unset = run("checks/ami-login.yaml", sim, "tcp")
+    assert unset.returncode == 2 and unset.stdout == ""
+    assert "environment variable AMI_SECRET is not set (used as ${env:AMI_SECRET})" in unset.stderr
+    assert "export AMI_SECRET=... before running" in unset.stderr
+    monkeypatch.setenv("AMI_SECRET", "not-the-secret")
+    refused = run("checks/ami-login.yaml", sim, "tcp")
+    assert refused.returncode == 1 and "Authentication failed" in refused.stderr
