@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import select
 import signal
+import socket
 import subprocess
+import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -276,3 +280,33 @@ def test_a_report_path_that_would_destroy_a_file_or_fail_late_is_refused_before_
     for _ in range(2):  # a report of ours is overwritten, run after run
         assert run("run", a, *mailbox, "--json", str(again)).returncode == 0
     assert report(again)["runs"][0]["result"] == "ok"
+
+
+def test_ctrl_c_while_a_parallel_run_is_still_connecting_stops_it_at_once_as_interrupted(tmp_path: Path) -> None:
+    """A connect that gets no answer waits its whole timeout (30 s here); a parallel run must not."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    host, port = listener.getsockname()[:2]
+    fillers = []
+    try:
+        while True:  # fill the backlog: further SYNs go unanswered, so connects hang
+            filler = socket.socket()
+            filler.setblocking(False)
+            if filler.connect_ex((host, port)) not in (0, errno.EINPROGRESS) or len(fillers) > 64:
+                filler.close()
+                break
+            fillers.append(filler)
+            time.sleep(0.02)
+            if select.select([], [filler], [], 0.2)[1] == []:
+                break  # this one hangs: the backlog is full
+        script = tmp_path / "slow.yaml"
+        script.write_text(f"connect: {{port: '{port}', timeout: 30}}\nsteps:\n  - expect: Manager\n")
+        out = tmp_path / "r.json"
+        with running("run", str(script), str(script), "--json", str(out)) as process:
+            time.sleep(1.5)  # both are connecting
+            status, stderr = interrupt(process, signal.SIGINT)
+        assert (status, stderr.splitlines()) == (130, ["amiscript: interrupted"])
+        assert [(run["result"], run["exit_code"]) for run in report(out)["runs"]] == [("interrupted", 130)] * 2
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()

@@ -19,6 +19,7 @@ from amiscript.engine.matcher import StreamBuffer
 from amiscript.engine.output import Masker, Output
 from amiscript.engine.packets import PacketInbox
 from amiscript.errors import ConnectionLost, TransportError
+from amiscript.signals import leave_signals_to_main_thread
 from amiscript.transports.base import Target, Transport
 
 T = TypeVar("T")
@@ -98,13 +99,50 @@ class Session:
             where = target()
             self.note(f"connecting to {where}")
             try:
-                self._transport = self._opener(where)
+                self._transport = self._opener(where) if self.cancel is None else self._open_or_cancel(where)
             except TransportError as exc:
                 self.lose(exc)
                 raise
             self._where = where
             self.note(f"connected to {where}")
         return self._transport
+
+    def _open_or_cancel(self, where: Target) -> Transport:
+        """Open in a helper thread and stop waiting for it once the run is cancelled: a connect
+        or a TLS handshake can take its whole timeout (30 s), and a parallel run must stop at once.
+        A transport the helper opens after that is closed by it, never used."""
+        assert self.cancel is not None
+        lock = threading.Lock()
+        outcome: list[Transport | BaseException] = []
+        abandoned = False
+
+        def attempt() -> None:
+            leave_signals_to_main_thread()
+            try:
+                opened: Transport | BaseException = self._opener(where)
+            except BaseException as exc:  # handed to the waiting thread
+                opened = exc
+            with lock:
+                if not abandoned:
+                    outcome.append(opened)
+                    return
+            if not isinstance(opened, BaseException):
+                opened.close()
+
+        helper = threading.Thread(target=attempt, name="amiscript-connect", daemon=True)
+        helper.start()
+        while True:
+            helper.join(CANCEL_POLL)
+            with lock:
+                if outcome:
+                    break
+                if self.cancel.is_set():
+                    abandoned = True
+                    raise Cancelled
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def send(self, target: Callable[[], Target], data: bytes, shown: str, timeout: float) -> None:
         """Send, connecting first if needed; raises TransportError if that fails."""
