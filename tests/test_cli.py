@@ -521,3 +521,26 @@ def test_check_warns_of_a_file_value_that_cannot_be_read_here(tmp_path: Path) ->
     secret.write_text("s3cret\n")
     warned = [line for line in amiscript("check", str(script)).stdout.splitlines() if "warning:" in line]
     assert len(warned) == 1 and "${file:relative-file}" in warned[0]
+
+
+@pytest.mark.parametrize(
+    ("greeting", "then"),
+    [(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n", "nothing was received"), (b"HTTP/1.0 400 Bad Request\r\n", "")],
+)
+def test_an_ami_step_against_a_port_that_is_not_the_ami_says_what_greeted_it(
+    tmp_path: Path, greeting: bytes, then: str
+) -> None:
+    def not_ami(conn: socket.socket) -> None:
+        conn.sendall(greeting)
+        time.sleep(3)
+
+    script = tmp_path / "login.yaml"
+    script.write_text("connect: {}\nsteps:\n  - login: {username: admin, secret: x5}\n    timeout: 0.5\n")
+    with tcp_peer(not_ami) as (host, port):
+        result = amiscript("run", str(script), "--target", f"tcp://{host}:{port}")
+    assert result.returncode == 1
+    shown = greeting.decode().strip()
+    assert f'the peer greeted with "{shown}", not the AMI\'s `Asterisk Call Manager/…` (is this the AMI port?)' in (
+        result.stderr
+    )
+    assert then in result.stderr

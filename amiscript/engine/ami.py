@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import regex
 
+from amiscript.engine.output import one_line
 from amiscript.engine.packets import Check, PacketInbox, as_item, header_text, match_all
 from amiscript.engine.session import Outcome
 from amiscript.engine.variables import refuse_line_breaks
@@ -324,6 +325,13 @@ class AmiSteps(_Base):
         inbox = self.session.packets()
         recent = list(inbox.recent)
         seen = "last received: " + "; ".join(self.mask(item) for item in recent) if recent else "nothing was received"
+        greeting = inbox.banner
+        if greeting is not None and not greeting.startswith("Asterisk Call Manager/"):
+            shown = self.mask(one_line(greeting, 80))
+            seen = (
+                f"the peer greeted with {shown}, not the AMI's `Asterisk Call Manager/…` "
+                f"(is this the AMI port?); {seen}"
+            )
         if inbox.long_lines:  # dropped by the codec: say so, or the wait looks like silence
             many = inbox.long_lines > 1
             seen += f"; {inbox.long_lines if many else 'a'} line{'s' if many else ''} over the line limit"
