@@ -729,14 +729,13 @@ def _run_nagios(
     if interpreter is not None and code == 0:
         for metric in interpreter.script.metrics:
             raw = interpreter.values.get(metric.name)
-            try:
-                value = float(str(raw))
-            except ValueError:
+            number = nagios.perf_number(str(raw))
+            if number is None:
                 shown = interpreter.mask(str(raw))  # a value captured from the peer may hold the secret
                 status, text = nagios.UNKNOWN, f"metric {metric.name!r} has no numeric value ({shown!r})"
                 break
-            perf.append(nagios.perfdata(metric.label, str(raw), metric.uom, metric.warning, metric.critical))
-            status = max(status, nagios.metric_status(value, metric.warning, metric.critical))
+            perf.append(nagios.perfdata(metric.label, number, metric.uom, metric.warning, metric.critical))
+            status = max(status, nagios.metric_status(float(number), metric.warning, metric.critical))
     out.write(nagios.plugin_line(service, status, text, perf) + "\n")
     return status
 

@@ -60,6 +60,48 @@ def test_status_perfdata_and_the_plugin_line() -> None:
     assert plugin_line("MAILBOX", WARNING, "a | b\nc", ["x=1;;;;"]) == "MAILBOX WARNING: a / b c | x=1;;;;"
 
 
+def test_perfdata_labels_are_quoted_as_the_guidelines_say_and_values_are_plain_numbers(tmp_path: Path) -> None:
+    script = tmp_path / "odd.yaml"
+    script.write_text(
+        "vars: {a: '1', b: '2', c: '3', d: ' 4 ', e: '+1.5e3', f: '0.50'}\n"
+        "metrics:\n  a: {label: new messages}\n  b: {label: \"it's=odd\"}\n  c: {label: 'a|b', uom: s}\n"
+        "  d: {}\n  e: {label: \"'\"}\n  f: {uom: '%'}\nsteps:\n  - print: hi\n"
+    )
+    result = run(script)
+    perf = "'new messages'=1;;;; 'it''s=odd'=2;;;; 'a|b'=3s;;;; d=4;;;; ''''=1500;;;; f=0.50%;;;;"
+    assert (result.returncode, result.stdout) == (0, f"ODD OK: hi | {perf}\n")
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-Infinity", "1_000", "0x10", "5 5", ""])
+def test_a_metric_that_python_but_not_nagios_reads_as_a_number_is_unknown(tmp_path: Path, raw: str) -> None:
+    script = tmp_path / "odd.yaml"
+    script.write_text(f"vars: {{n: '{raw}'}}\nmetrics: {{n: {{}}}}\nsteps:\n  - print: hi\n")
+    result = run(script)
+    assert (result.returncode, result.stdout) == (3, f"ODD UNKNOWN: metric 'n' has no numeric value ({raw!r})\n")
+
+
+@pytest.mark.parametrize(
+    ("metric", "column", "words"),
+    [
+        ("{uom: 's;1|x'}", 12, "uom 's;1|x' is not a unit of the plugin guidelines: use one of"),
+        ("{uom: sec}", 12, "use one of '', s, ms, us, %, B, KB, MB, TB, c"),
+        ("{label: ''}", 14, "label must not be empty"),
+        ('{label: "a\\nb"}', 14, "label must be one line"),
+    ],
+)
+def test_check_refuses_a_unit_or_label_that_would_corrupt_perfdata(
+    tmp_path: Path, metric: str, column: int, words: str
+) -> None:
+    script = tmp_path / "odd.yaml"
+    script.write_text(f"vars: {{n: '1'}}\nmetrics:\n  n: {metric}\nsteps:\n  - print: hi\n")
+    result = subprocess.run([*AMISCRIPT, "check", str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stdout.startswith(f"{script}:3:{column}: error: ") and words in result.stdout, result.stdout
+    nagios = run(script)
+    assert nagios.returncode == 3 and nagios.stdout.startswith("ODD UNKNOWN: ")
+    assert words.replace("|", "/") in nagios.stdout  # the text keeps "|" for perfdata
+
+
 def run(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*AMISCRIPT, "run", str(script), "--format", "nagios", *args],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)  # fmt: skip
