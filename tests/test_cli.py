@@ -196,6 +196,30 @@ def test_usage_mistakes_exit_2_with_one_clear_line(args: list[str], expected: st
     no_traceback(result)
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--bogus"], "unrecognized arguments: --bogus (see `amiscript --help`)"),
+        (["run", VMCOUNT, "--bogus"], "unrecognized arguments: --bogus (see `amiscript --help`)"),
+        (
+            ["run", VMCOUNT, "--timeout", "abc"],
+            "run: argument --timeout: invalid float value: 'abc' (see `amiscript run --help`)",
+        ),
+        (["check"], "check: the following arguments are required: SCRIPT (see `amiscript check --help`)"),
+        (
+            ["simulate", "--port", "x"],
+            "simulate: argument --port: invalid int value: 'x' (see `amiscript simulate --help`)",
+        ),
+        (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
+    ],
+)
+def test_a_command_line_mistake_names_amiscript_once_and_the_command(args: list[str], line: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(args, out, err) == 2
+    assert err.getvalue().startswith(f"amiscript: error: {line}"), err.getvalue()
+    assert err.getvalue().count("\n") == 1 and out.getvalue() == ""
+
+
 def test_a_malformed_inventory_url_is_one_line_at_its_file_and_line(tmp_path: Path) -> None:
     inventory = tmp_path / "pbxs.yaml"
     inventory.write_text("targets:\n  - name: east\n    url: 'tcp://[::1'\n")

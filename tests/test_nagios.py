@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import signal
 import socket
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from amiscript.cli import main
 from amiscript.report.nagios import CRITICAL, OK, WARNING, metric_status, perfdata, plugin_line
 from amiscript.script.ranges import parse_range
 
@@ -149,11 +151,43 @@ def test_a_broken_script_or_a_metric_without_a_number_is_unknown(tmp_path: Path)
 def test_a_command_line_nagios_cannot_run_is_unknown_with_one_plugin_line(tmp_path: Path) -> None:
     script = tmp_path / "mailbox.yaml"
     script.write_text(CHECK)
-    for args in (("--json", str(tmp_path / "r.json")), ("--target", "tcp://", "--target", "telnet://"), ("--dry-run",)):
+    for args in (
+        ("--json", str(tmp_path / "r.json")),
+        ("--target", "tcp://", "--target", "telnet://"),
+        ("--dry-run",),
+        ("--include-path", str(tmp_path / "missing")),
+    ):
         result = run(script, "--simulate", *args)
         assert result.returncode == 3, args
         assert result.stdout.startswith("MAILBOX UNKNOWN: ") and result.stdout.count("\n") == 1, result.stdout
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["mailbox.yaml", "--format", "nagios", "--bogus"], "MAILBOX UNKNOWN: unrecognized arguments: --bogus"),
+        (["--format=nagios", "mailbox.yaml", "--timeout", "abc"], "MAILBOX UNKNOWN: run: argument --timeout: invalid"),
+        (["--format", "nagios"], "AMISCRIPT UNKNOWN: run: the following arguments are required: SCRIPT"),
+        (
+            ["--vars-file", "v.yaml", "mailbox.yaml", "--form", "nagios", "--var"],
+            "MAILBOX UNKNOWN: run: argument --var:",
+        ),
+        (["--format", "nagios", "--timeout", "x", "--", "-odd-.yaml"], "-ODD- UNKNOWN: run: argument --timeout"),
+    ],
+)
+def test_a_command_line_that_does_not_parse_is_one_unknown_plugin_line(args: list[str], line: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", *args], out, err)
+    assert (code, err.getvalue(), out.getvalue().count("\n")) == (3, "", 1)
+    assert out.getvalue().startswith(line), out.getvalue()
+
+
+def test_a_command_line_that_does_not_parse_without_nagios_stays_a_usage_error() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", "mailbox.yaml", "--format", "nagios", "--format", "text", "--bogus"], out, err)
+    assert (code, out.getvalue()) == (2, "")
+    assert err.getvalue() == "amiscript: error: unrecognized arguments: --bogus (see `amiscript --help`)\n"
 
 
 @pytest.mark.parametrize(
