@@ -457,6 +457,27 @@ def test_new_writes_a_starter_that_passes_check_and_runs_against_the_simulator(t
     assert again.returncode == 2 and "exists" in again.stderr
 
 
+def test_the_starter_says_where_it_really_connected_and_why_that_failed(tmp_path: Path) -> None:
+    subprocess.run([*AMISCRIPT, "new", "c"], capture_output=True, cwd=tmp_path, timeout=30, check=True)
+    script, port = str(tmp_path / "c.yaml"), free_port()
+    down = amiscript("run", script, "--target", f"tcp://127.0.0.1:{port}")
+    assert down.returncode == 3, down.stderr
+    assert f"cannot connect to tcp://127.0.0.1:{port}: connection refused" in down.stderr
+    nagios = amiscript("run", script, "--target", f"tcp://127.0.0.1:{port}", "--format", "nagios")
+    assert nagios.returncode == 2
+    assert nagios.stdout.startswith("C CRITICAL: ") and nagios.stdout.count("CRITICAL") == 1
+    assert f"cannot connect to tcp://127.0.0.1:{port}: connection refused" in nagios.stdout
+
+
+def test_the_starter_in_nagios_format_says_each_status_word_once(tmp_path: Path) -> None:
+    subprocess.run([*AMISCRIPT, "new", "c"], capture_output=True, cwd=tmp_path, timeout=30, check=True)
+    script = str(tmp_path / "c.yaml")
+    ok = amiscript("run", script, "--simulate", "--format", "nagios")
+    assert (ok.returncode, ok.stdout) == (0, "C OK: 124@default has 2 new and 1 old messages\n")
+    refused = amiscript("run", script, "--simulate", "--format", "nagios", "--var", "secret=wrong")
+    assert (refused.returncode, refused.stdout) == (2, "C CRITICAL: login refused: Authentication failed\n")
+
+
 def test_dry_run_shows_what_would_be_sent_and_awaited_without_connecting() -> None:
     port = free_port()  # nothing listens: a dry run must not try
     result = amiscript(

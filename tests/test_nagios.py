@@ -60,6 +60,11 @@ def test_status_perfdata_and_the_plugin_line() -> None:
     assert [metric_status(value, warning, critical) for value in (0, 2, 6)] == [OK, WARNING, CRITICAL]
     assert perfdata("new messages", "2", "", warning, critical) == "'new messages'=2;1;5;;"
     assert plugin_line("MAILBOX", WARNING, "a | b\nc", ["x=1;;;;"]) == "MAILBOX WARNING: a / b c | x=1;;;;"
+    # a script written for the text format may already start with the status word: it is not repeated
+    assert plugin_line("MAILBOX", OK, "OK: all fine", []) == "MAILBOX OK: all fine"
+    assert plugin_line("MAILBOX", CRITICAL, "CRITICAL - down", []) == "MAILBOX CRITICAL: down"
+    assert plugin_line("MAILBOX", WARNING, "OK: 3 new", []) == "MAILBOX WARNING: OK: 3 new"  # not its own word
+    assert plugin_line("MAILBOX", OK, "OKAY: fine", []) == "MAILBOX OK: OKAY: fine"
 
 
 def test_perfdata_labels_are_quoted_as_the_guidelines_say_and_values_are_plain_numbers(tmp_path: Path) -> None:

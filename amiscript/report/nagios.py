@@ -59,5 +59,8 @@ def perfdata(label: str, value: str, uom: str, warning: Range | None, critical: 
 def plugin_line(service: str, status: int, text: str, perf: list[str]) -> str:
     # The plugin API reserves '|' for perfdata: keep it out of the text.
     clean = " ".join(text.replace("|", "/").split())
-    line = f"{service} {STATUS_NAMES[status]}: {clean}"
+    # A script written for the text format may start with the same word ("OK: ..."): say it once.
+    word = STATUS_NAMES[status]
+    clean = re.sub(rf"^{word}(?::| -) (?=\S)", "", clean)
+    line = f"{service} {word}: {clean}"
     return f"{line} | {' '.join(perf)}" if perf else line
