@@ -65,7 +65,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so main() stays the one place that exits."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+        command = self.prog.removeprefix(PROG).strip()  # main() already says "amiscript: error:"
+        raise UsageError(f"{command}: {message}" if command else message, hint=f"see `{self.prog} --help`")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,24 +324,28 @@ def _add_include_path(command: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
         try:
             args = parser.parse_args(argv)
         except SystemExit as exit_:  # --help and --version
             return int(exit_.code or 0)
-        if args.command in ("run", "check"):
-            for folder in args.include_path:
-                if not Path(folder).is_dir():
-                    raise UsageError(f"--include-path {folder}: not a folder")
+        except UsageError as exc:
+            scripts = _nagios_scripts(parser, argv)
+            if scripts is None:
+                raise
+            return _nagios_unknown(scripts, exc, out)
         if args.command == "run":
             try:
+                _check_include_paths(args.include_path)
                 return _run(args, out, err)
             except AmiscriptError as exc:
                 if args.format != "nagios":
                     raise
-                return _nagios_unknown(args, exc, out)
+                return _nagios_unknown(args.scripts, exc, out)
         if args.command == "check":
+            _check_include_paths(args.include_path)
             return _check(args.scripts, args.format, out, args.include_path)
         if args.command == "simulate":
             return _simulate(args, out)
@@ -367,6 +372,12 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     except Terminated:
         err.write(f"{PROG}: terminated\n")
         return EXIT_TERMINATED
+
+
+def _check_include_paths(folders: Sequence[str]) -> None:
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise UsageError(f"--include-path {folder}: not a folder")
 
 
 def _report_error(exc: AmiscriptError, err: TextIO) -> int:
@@ -683,13 +694,39 @@ def _run_with_transcript(interpreter: Interpreter, path: str) -> int:
             transcript.end("end")
 
 
-def _nagios_unknown(args: argparse.Namespace, exc: AmiscriptError, out: TextIO) -> int:
+def _nagios_unknown(scripts: Sequence[str], exc: AmiscriptError, out: TextIO) -> int:
     """The plugin guidelines: a check that cannot run as asked is UNKNOWN (3), not CRITICAL."""
     from amiscript.report import nagios
 
-    service = Path(args.scripts[0]).stem.upper() if args.scripts else "AMISCRIPT"
+    service = Path(scripts[0]).stem.upper() if scripts else "AMISCRIPT"
     out.write(nagios.plugin_line(service, nagios.UNKNOWN, str(exc), []) + "\n")
     return nagios.UNKNOWN
+
+
+def _nagios_scripts(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str] | None:
+    """For a `run --format nagios` command line that argparse refused: its SCRIPT words, so that the
+    monitor still reads one plugin line naming the check; None if it does not ask for nagios.
+    The words are read as argparse reads them: options by unique prefix, `--opt=value`, `--`."""
+    if not argv or argv[0] != "run":
+        return None
+    run = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
+    options = {option: action for action in run._actions for option in action.option_strings}
+    output_format, scripts = None, []
+    words = iter(argv[1:])
+    for word in words:
+        if word == "--":
+            scripts += words
+        elif word.startswith("-") and len(word) > 1:
+            name, equals, value = word.partition("=")
+            found = [option for option in options if option.startswith(name)]
+            action = options.get(name) or (options[found[0]] if len(found) == 1 else None)
+            if action is not None and action.nargs != 0 and not equals:
+                value = next(words, "")
+            if action is not None and action.dest == "format":
+                output_format = value
+        else:
+            scripts.append(word)
+    return scripts if output_format == "nagios" else None
 
 
 def _run_nagios(
@@ -733,14 +770,13 @@ def _run_nagios(
     if interpreter is not None and code == 0:
         for metric in interpreter.script.metrics:
             raw = interpreter.values.get(metric.name)
-            try:
-                value = float(str(raw))
-            except ValueError:
+            number = nagios.perf_number(str(raw))
+            if number is None:
                 shown = interpreter.mask(str(raw))  # a value captured from the peer may hold the secret
                 status, text = nagios.UNKNOWN, f"metric {metric.name!r} has no numeric value ({shown!r})"
                 break
-            perf.append(nagios.perfdata(metric.label, str(raw), metric.uom, metric.warning, metric.critical))
-            status = max(status, nagios.metric_status(value, metric.warning, metric.critical))
+            perf.append(nagios.perfdata(metric.label, number, metric.uom, metric.warning, metric.critical))
+            status = max(status, nagios.metric_status(float(number), metric.warning, metric.critical))
     out.write(nagios.plugin_line(service, status, text, perf) + "\n")
     return status
 

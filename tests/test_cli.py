@@ -196,6 +196,30 @@ def test_usage_mistakes_exit_2_with_one_clear_line(args: list[str], expected: st
     no_traceback(result)
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--bogus"], "unrecognized arguments: --bogus (see `amiscript --help`)"),
+        (["run", VMCOUNT, "--bogus"], "unrecognized arguments: --bogus (see `amiscript --help`)"),
+        (
+            ["run", VMCOUNT, "--timeout", "abc"],
+            "run: argument --timeout: invalid float value: 'abc' (see `amiscript run --help`)",
+        ),
+        (["check"], "check: the following arguments are required: SCRIPT (see `amiscript check --help`)"),
+        (
+            ["simulate", "--port", "x"],
+            "simulate: argument --port: invalid int value: 'x' (see `amiscript simulate --help`)",
+        ),
+        (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
+    ],
+)
+def test_a_command_line_mistake_names_amiscript_once_and_the_command(args: list[str], line: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(args, out, err) == 2
+    assert err.getvalue().startswith(f"amiscript: error: {line}"), err.getvalue()
+    assert err.getvalue().count("\n") == 1 and out.getvalue() == ""
+
+
 def test_a_malformed_inventory_url_is_one_line_at_its_file_and_line(tmp_path: Path) -> None:
     inventory = tmp_path / "pbxs.yaml"
     inventory.write_text("targets:\n  - name: east\n    url: 'tcp://[::1'\n")
@@ -431,6 +455,27 @@ def test_new_writes_a_starter_that_passes_check_and_runs_against_the_simulator(t
     assert (run.returncode, run.stdout) == (0, "OK: 124@default has 2 new and 1 old messages\n")
     again = subprocess.run([*AMISCRIPT, "new", "mycheck"], capture_output=True, text=True, cwd=tmp_path, timeout=30)
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_the_starter_says_where_it_really_connected_and_why_that_failed(tmp_path: Path) -> None:
+    subprocess.run([*AMISCRIPT, "new", "c"], capture_output=True, cwd=tmp_path, timeout=30, check=True)
+    script, port = str(tmp_path / "c.yaml"), free_port()
+    down = amiscript("run", script, "--target", f"tcp://127.0.0.1:{port}")
+    assert down.returncode == 3, down.stderr
+    assert f"cannot connect to tcp://127.0.0.1:{port}: connection refused" in down.stderr
+    nagios = amiscript("run", script, "--target", f"tcp://127.0.0.1:{port}", "--format", "nagios")
+    assert nagios.returncode == 2
+    assert nagios.stdout.startswith("C CRITICAL: ") and nagios.stdout.count("CRITICAL") == 1
+    assert f"cannot connect to tcp://127.0.0.1:{port}: connection refused" in nagios.stdout
+
+
+def test_the_starter_in_nagios_format_says_each_status_word_once(tmp_path: Path) -> None:
+    subprocess.run([*AMISCRIPT, "new", "c"], capture_output=True, cwd=tmp_path, timeout=30, check=True)
+    script = str(tmp_path / "c.yaml")
+    ok = amiscript("run", script, "--simulate", "--format", "nagios")
+    assert (ok.returncode, ok.stdout) == (0, "C OK: 124@default has 2 new and 1 old messages\n")
+    refused = amiscript("run", script, "--simulate", "--format", "nagios", "--var", "secret=wrong")
+    assert (refused.returncode, refused.stdout) == (2, "C CRITICAL: login refused: Authentication failed\n")
 
 
 def test_dry_run_shows_what_would_be_sent_and_awaited_without_connecting() -> None:

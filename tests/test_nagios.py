@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import signal
 import socket
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from amiscript.cli import main
 from amiscript.report.nagios import CRITICAL, OK, WARNING, metric_status, perfdata, plugin_line
 from amiscript.script.ranges import parse_range
 
@@ -58,6 +60,53 @@ def test_status_perfdata_and_the_plugin_line() -> None:
     assert [metric_status(value, warning, critical) for value in (0, 2, 6)] == [OK, WARNING, CRITICAL]
     assert perfdata("new messages", "2", "", warning, critical) == "'new messages'=2;1;5;;"
     assert plugin_line("MAILBOX", WARNING, "a | b\nc", ["x=1;;;;"]) == "MAILBOX WARNING: a / b c | x=1;;;;"
+    # a script written for the text format may already start with the status word: it is not repeated
+    assert plugin_line("MAILBOX", OK, "OK: all fine", []) == "MAILBOX OK: all fine"
+    assert plugin_line("MAILBOX", CRITICAL, "CRITICAL - down", []) == "MAILBOX CRITICAL: down"
+    assert plugin_line("MAILBOX", WARNING, "OK: 3 new", []) == "MAILBOX WARNING: OK: 3 new"  # not its own word
+    assert plugin_line("MAILBOX", OK, "OKAY: fine", []) == "MAILBOX OK: OKAY: fine"
+
+
+def test_perfdata_labels_are_quoted_as_the_guidelines_say_and_values_are_plain_numbers(tmp_path: Path) -> None:
+    script = tmp_path / "odd.yaml"
+    script.write_text(
+        "vars: {a: '1', b: '2', c: '3', d: ' 4 ', e: '+1.5e3', f: '0.50'}\n"
+        "metrics:\n  a: {label: new messages}\n  b: {label: \"it's=odd\"}\n  c: {label: 'a|b', uom: s}\n"
+        "  d: {}\n  e: {label: \"'\"}\n  f: {uom: '%'}\nsteps:\n  - print: hi\n"
+    )
+    result = run(script)
+    perf = "'new messages'=1;;;; 'it''s=odd'=2;;;; 'a|b'=3s;;;; d=4;;;; ''''=1500;;;; f=0.50%;;;;"
+    assert (result.returncode, result.stdout) == (0, f"ODD OK: hi | {perf}\n")
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-Infinity", "1_000", "0x10", "5 5", ""])
+def test_a_metric_that_python_but_not_nagios_reads_as_a_number_is_unknown(tmp_path: Path, raw: str) -> None:
+    script = tmp_path / "odd.yaml"
+    script.write_text(f"vars: {{n: '{raw}'}}\nmetrics: {{n: {{}}}}\nsteps:\n  - print: hi\n")
+    result = run(script)
+    assert (result.returncode, result.stdout) == (3, f"ODD UNKNOWN: metric 'n' has no numeric value ({raw!r})\n")
+
+
+@pytest.mark.parametrize(
+    ("metric", "column", "words"),
+    [
+        ("{uom: 's;1|x'}", 12, "uom 's;1|x' is not a unit of the plugin guidelines: use one of"),
+        ("{uom: sec}", 12, "use one of '', s, ms, us, %, B, KB, MB, TB, c"),
+        ("{label: ''}", 14, "label must not be empty"),
+        ('{label: "a\\nb"}', 14, "label must be one line"),
+    ],
+)
+def test_check_refuses_a_unit_or_label_that_would_corrupt_perfdata(
+    tmp_path: Path, metric: str, column: int, words: str
+) -> None:
+    script = tmp_path / "odd.yaml"
+    script.write_text(f"vars: {{n: '1'}}\nmetrics:\n  n: {metric}\nsteps:\n  - print: hi\n")
+    result = subprocess.run([*AMISCRIPT, "check", str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stdout.startswith(f"{script}:3:{column}: error: ") and words in result.stdout, result.stdout
+    nagios = run(script)
+    assert nagios.returncode == 3 and nagios.stdout.startswith("ODD UNKNOWN: ")
+    assert words.replace("|", "/") in nagios.stdout  # the text keeps "|" for perfdata
 
 
 def run(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -107,11 +156,43 @@ def test_a_broken_script_or_a_metric_without_a_number_is_unknown(tmp_path: Path)
 def test_a_command_line_nagios_cannot_run_is_unknown_with_one_plugin_line(tmp_path: Path) -> None:
     script = tmp_path / "mailbox.yaml"
     script.write_text(CHECK)
-    for args in (("--json", str(tmp_path / "r.json")), ("--target", "tcp://", "--target", "telnet://"), ("--dry-run",)):
+    for args in (
+        ("--json", str(tmp_path / "r.json")),
+        ("--target", "tcp://", "--target", "telnet://"),
+        ("--dry-run",),
+        ("--include-path", str(tmp_path / "missing")),
+    ):
         result = run(script, "--simulate", *args)
         assert result.returncode == 3, args
         assert result.stdout.startswith("MAILBOX UNKNOWN: ") and result.stdout.count("\n") == 1, result.stdout
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["mailbox.yaml", "--format", "nagios", "--bogus"], "MAILBOX UNKNOWN: unrecognized arguments: --bogus"),
+        (["--format=nagios", "mailbox.yaml", "--timeout", "abc"], "MAILBOX UNKNOWN: run: argument --timeout: invalid"),
+        (["--format", "nagios"], "AMISCRIPT UNKNOWN: run: the following arguments are required: SCRIPT"),
+        (
+            ["--vars-file", "v.yaml", "mailbox.yaml", "--form", "nagios", "--var"],
+            "MAILBOX UNKNOWN: run: argument --var:",
+        ),
+        (["--format", "nagios", "--timeout", "x", "--", "-odd-.yaml"], "-ODD- UNKNOWN: run: argument --timeout"),
+    ],
+)
+def test_a_command_line_that_does_not_parse_is_one_unknown_plugin_line(args: list[str], line: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", *args], out, err)
+    assert (code, err.getvalue(), out.getvalue().count("\n")) == (3, "", 1)
+    assert out.getvalue().startswith(line), out.getvalue()
+
+
+def test_a_command_line_that_does_not_parse_without_nagios_stays_a_usage_error() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", "mailbox.yaml", "--format", "nagios", "--format", "text", "--bogus"], out, err)
+    assert (code, out.getvalue()) == (2, "")
+    assert err.getvalue() == "amiscript: error: unrecognized arguments: --bogus (see `amiscript --help`)\n"
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,7 @@ from amiscript.script.schema import (
     LOGIN_KEYS,
     MATCHER_KEYS,
     METRIC_KEYS,
+    METRIC_UNITS,
     SPAWN_KEYS,
     STEP_KINDS,
     STEP_OPTIONS,
@@ -383,10 +384,34 @@ class _Builder:
                         ranges[kind] = parse_range(str(text))
                     except ValueError as exc:
                         raise ScriptError(str(exc), text.location, hint=f"e.g. {kind}: '10' or '5:20'") from None
-            uom = str(self.text(options["uom"], "uom")) if "uom" in options else ""
-            label = str(self.text(options["label"], "label")) if "label" in options else name
+            uom = self.metric_unit(options["uom"]) if "uom" in options else ""
+            label = self.metric_label(options["label"]) if "label" in options else name
             found.append(Metric(name, label, ranges["warning"], ranges["critical"], uom, where))
         return tuple(found)
+
+    def metric_unit(self, node: YNode) -> str:
+        uom = str(self.text(node, "uom"))
+        if uom not in METRIC_UNITS:
+            units = ", ".join(unit or "''" for unit in METRIC_UNITS)
+            raise ScriptError(
+                f"uom {uom!r} is not a unit of the plugin guidelines: use one of {units}",
+                node.location,
+                hint="'' (no unit) is a count of things; c is a counter that only grows",
+            )
+        return uom
+
+    def metric_label(self, node: YNode) -> str:
+        """Any text may be a perfdata label (it is quoted as needed), but a line break would end the plugin line."""
+        label = str(self.text(node, "label"))
+        if not label:
+            raise ScriptError("a metric's label must not be empty", node.location, hint="leave it out to use the name")
+        if any(not char.isprintable() for char in label):
+            raise ScriptError(
+                f"a metric's label must be one line of printable text, not {label!r}",
+                node.location,
+                hint="monitors read the plugin output line by line",
+            )
+        return label
 
     def connect(self, node: YNode) -> Connect:
         conn = self.mapping(node, "connect")

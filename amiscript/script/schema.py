@@ -133,11 +133,13 @@ LOGIN: dict[str, Json] = {
         "md5",
     ),
 }
+# The units of measure the Nagios plugin guidelines define for perfdata (none: a count).
+METRIC_UNITS = ("", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c")
 METRIC: dict[str, Json] = {
     "label": key({"type": "string"}, "The perfdata label (default: the variable's name).", "new_messages"),
     "warning": key({"type": ["string", "number"]}, "Nagios range: WARNING when the value is outside it.", "10"),
     "critical": key({"type": ["string", "number"]}, "Nagios range: CRITICAL when the value is outside it.", "20"),
-    "uom": key({"enum": ["", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"]}, "Unit of measure.", "s"),
+    "uom": key({"enum": list(METRIC_UNITS)}, "Unit of measure.", "s"),
 }
 ITEMS: dict[str, Json] = {
     "count": key(whole(0), "The list must have exactly this many items.", 0),

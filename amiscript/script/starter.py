@@ -32,9 +32,8 @@ connect:
 
 timeout: 10                       # seconds each step waits for its answer
 
-on:
-  eof:                            # the connection could not be made, or closed
-    - fail: "CRITICAL: no AMI at ${{host}}:${{port}}"
+# No `on: eof` handler: if the PBX cannot be reached, the run stops with exit 3 and says where it
+# tried (after --target or --simulate) and why (connection refused, host not found, no answer).
 
 steps:
   # 1. Log in. A refused login stops the run with the server's message.
