@@ -533,11 +533,7 @@ def _run_many(
             return job
 
         jobs = [Job(path, _label(target), job_for(index, path, target)) for index, (path, target) in enumerate(pairs)]
-        outcomes = run_jobs(jobs, args.jobs, _progress(err, len(jobs)))
-    for outcome in outcomes:
-        out.write(f"--- {outcome.job.script} @ {outcome.job.target}: {outcome.result} ({outcome.seconds:.2f} s)\n")
-        out.write(outcome.stdout)
-        err.write(outcome.stderr)
+        outcomes = run_jobs(jobs, args.jobs, _sections_in_order(jobs, out, err))
     out.write("\n" + "\n".join(summary_table(outcomes)) + "\n")
     for index, outcome in enumerate(outcomes):
         if index in entries:
@@ -906,16 +902,33 @@ def _read_inventory(path: str, *, scheme_only: bool) -> list[_Target]:
     return targets
 
 
-def _progress(err: TextIO, total: int) -> Callable[[Outcome, int], None] | None:
-    if not (hasattr(err, "isatty") and err.isatty()):
-        return None
+def _sections_in_order(jobs: Sequence[Job], out: TextIO, err: TextIO) -> Callable[[Outcome, int], None]:
+    """Each check's output under its `--- SCRIPT @ TARGET` line, as soon as it and every check
+    before it have ended: a CI log grows while the run goes, in an order that does not depend on
+    timing. On a terminal, a progress line on stderr says how many have ended."""
+    order = {id(job): index for index, job in enumerate(jobs)}
+    ended: dict[int, Outcome] = {}
+    shown = 0
+    progress = hasattr(err, "isatty") and err.isatty()
 
-    def show(outcome: Outcome, done: int) -> None:
-        end = "\n" if done == total else ""
-        err.write(f"\r{PROG}: {done}/{total} done ({outcome.job.target}: {outcome.result})\x1b[K{end}")
+    def done(outcome: Outcome, count: int) -> None:
+        nonlocal shown
+        ended[order[id(outcome.job)]] = outcome
+        if progress:
+            err.write("\r\x1b[K")
+        while shown in ended:
+            section = ended.pop(shown)
+            shown += 1
+            out.write(f"--- {section.job.script} @ {section.job.target}: {section.result} ({section.seconds:.2f} s)\n")
+            out.write(section.stdout)
+            out.flush()
+            err.write(section.stderr)
+        if progress:
+            end = "\n" if count == len(jobs) else ""
+            err.write(f"{PROG}: {count}/{len(jobs)} done ({outcome.job.target}: {outcome.result}){end}")
         err.flush()
 
-    return show
+    return done
 
 
 @contextmanager

@@ -152,3 +152,37 @@ def test_ctrl_c_stops_a_parallel_run_at_once_and_leaves_no_child(tmp_path: Path)
             process.wait()
     time.sleep(0.1)
     assert processes_with(marker) == []
+
+
+def test_each_checks_output_is_printed_once_it_and_those_before_it_have_ended(tmp_path: Path) -> None:
+    """In the order given, but not held back until the slowest check is done: a CI log grows.
+    The slow check waits for a peer that answers only once the quick ones' output was read."""
+    release = threading.Event()
+
+    def held(conn: socket.socket) -> None:
+        release.wait(30)
+        conn.sendall(b"GO\r\n")
+
+    quick = tmp_path / "quick.yaml"
+    quick.write_text("steps:\n  - print: quick done\n")
+    with tcp_peer(held) as (host, port):
+        slow = tmp_path / "slow.yaml"
+        slow.write_text(f"connect: {{host: {host}, port: '{port}'}}\nsteps:\n  - expect: GO\n    timeout: 30\n"
+                        "  - print: slow done\n")  # fmt: skip
+        process = subprocess.Popen(
+            [*AMISCRIPT, "run", str(quick), str(quick), str(slow), str(quick), "--jobs", "4"],
+            stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        assert process.stdout is not None
+        try:
+            early = [process.stdout.readline() for _ in range(4)]  # while the slow check still waits
+            release.set()
+            rest = process.stdout.read()
+            assert process.wait(30) == 0
+        finally:
+            release.set()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert [line.split(":")[0] for line in early] == [f"--- {quick} @ (script's connect)", "quick done\n"] * 2
+    assert rest.startswith(f"--- {slow} @ (script's connect): ok") and "slow done\n--- " in rest
