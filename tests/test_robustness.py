@@ -242,23 +242,30 @@ def test_a_secret_can_come_from_a_file_and_a_missing_file_stops_before_connectin
     assert opened == []
 
 
-def test_progress_is_shown_on_a_terminal_and_not_otherwise() -> None:
+def test_sections_come_in_order_and_progress_only_on_a_terminal() -> None:
     import io
 
-    from amiscript.cli import _progress
+    from amiscript.cli import _sections_in_order
     from amiscript.engine.runner import Job, Outcome
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
 
-    job = Job("a.yaml", "tcp://pbx:5038", lambda out, err, cancel: 0)
-    terminal = Terminal()
-    show = _progress(terminal, 2)
-    assert show is not None
-    show(Outcome(job, 0, 0.1, "", ""), 1)
-    show(Outcome(job, 3, 0.1, "", ""), 2)
-    assert terminal.getvalue() == (
-        "\ramiscript: 1/2 done (tcp://pbx:5038: ok)\x1b[K\ramiscript: 2/2 done (tcp://pbx:5038: unreachable)\x1b[K\n"
-    )
-    assert _progress(io.StringIO(), 2) is None
+    first = Job("a.yaml", "tcp://pbx1:5038", lambda out, err, cancel: 0)
+    second = Job("b.yaml", "tcp://pbx2:5038", lambda out, err, cancel: 0)
+    sections = "--- a.yaml @ tcp://pbx1:5038: ok (0.20 s)\na out\n--- b.yaml @ tcp://pbx2:5038: unreachable (0.10 s)\n"
+    for err, progress in ((Terminal(), True), (io.StringIO(), False)):
+        out = io.StringIO()
+        done = _sections_in_order([first, second], out, err)
+        done(Outcome(second, 3, 0.1, "", "b err\n"), 1)  # the second ends first: held back
+        assert out.getvalue() == ""
+        done(Outcome(first, 0, 0.2, "a out\n", ""), 2)
+        assert out.getvalue() == sections
+        if progress:
+            assert err.getvalue() == (
+                "\r\x1b[Kamiscript: 1/2 done (tcp://pbx2:5038: unreachable)"
+                "\r\x1b[Kb err\namiscript: 2/2 done (tcp://pbx1:5038: ok)\n"
+            )
+        else:
+            assert err.getvalue() == "b err\n"
