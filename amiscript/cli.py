@@ -30,6 +30,7 @@ from amiscript.report import HumanReport
 from amiscript.report.json_report import RunEntry, write_report
 from amiscript.script import Script, load_script
 from amiscript.script.model import MAX_SECONDS
+from amiscript.script.paths import is_dir, is_file
 from amiscript.script.yamlnodes import YList, YMap, load_yaml_file
 from amiscript.transports.base import TlsOptions
 
@@ -331,7 +332,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
             return int(exit_.code or 0)
         if args.command in ("run", "check"):
             for folder in args.include_path:
-                if not Path(folder).is_dir():
+                if not is_dir(Path(folder)):
                     raise UsageError(f"--include-path {folder}: not a folder")
         if args.command == "run":
             try:
@@ -825,8 +826,8 @@ def _script_paths(items: Sequence[str]) -> list[str]:
     paths: list[str] = []
     for item in items:
         path = Path(item)
-        if path.is_dir():
-            found = sorted(str(child) for child in path.glob("*.yaml") if child.is_file())
+        if is_dir(path):  # else loading it says what is wrong: missing, a loop, a name too long
+            found = sorted(str(child) for child in path.glob("*.yaml") if is_file(child))
             if not found:
                 raise UsageError(f"{item}: a directory with no *.yaml scripts in it")
             paths.extend(found)
@@ -959,7 +960,7 @@ def _new(name: str, force: bool, out: TextIO) -> int:
     stem = path.stem
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", stem):
         raise UsageError(f"new: {stem!r} is not a usable script name (letters, digits, . _ -)")
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:  # lexists: a name too long is for the write to report
         raise UsageError(f"new: {path} exists; choose another name or pass --force")
     try:
         path.write_text(starter(stem), encoding="utf-8")
