@@ -839,7 +839,7 @@ def _script_paths(items: Sequence[str]) -> list[str]:
 def _read_inventory(path: str, *, scheme_only: bool) -> list[_Target]:
     """targets: [{name, url, vars}]; values may read the environment (${env:NAME}), so
     credentials need not be written in the inventory."""
-    root = load_yaml_file(Path(path), path)
+    root = load_yaml_file(Path(path), path, "inventory")
     entries = root.get("targets") if isinstance(root, YMap) else None
     if not isinstance(entries, YList) or not entries:
         where = root.location if hasattr(root, "location") else None
@@ -976,6 +976,8 @@ def _new(name: str, force: bool, out: TextIO) -> int:
 def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     from amiscript.sim import SimConfig, Simulator, default_config, load_manager_conf, load_state
 
+    if not 0 <= args.port <= 65535:  # else bind() refuses it as if the network were at fault (exit 3)
+        raise UsageError(f"simulate: --port must be a number from 0 to 65535, not {args.port} (0 picks a free port)")
     if not 0 <= args.login_fail_delay <= MAX_SECONDS or not 0 < args.auth_timeout <= MAX_SECONDS:
         raise UsageError("--login-fail-delay must be >= 0 and --auth-timeout > 0 (seconds, at most one day)")
     base = default_config()

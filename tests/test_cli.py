@@ -184,6 +184,8 @@ def test_script_mistakes_exit_2_with_one_line_naming_file_line_and_column(
         (["run", VMCOUNT, "--var", "mailbox=1", "--simulate", "--target", "ftp://"], "expected tcp://"),
         (["run", VMCOUNT, "--var", "mailbox=1", "--simulate", "--target", "tcp://pbx:1"], "give only the scheme"),
         (["run", VMCOUNT, "--vars-file", "missing.yaml"], "missing.yaml: no such file"),
+        (["simulate", "--port", "70000"], "simulate: --port must be a number from 0 to 65535, not 70000"),
+        (["simulate", "--port", "-1"], "simulate: --port must be a number from 0 to 65535, not -1"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -193,6 +195,30 @@ def test_usage_mistakes_exit_2_with_one_clear_line(args: list[str], expected: st
     assert expected in result.stderr
     assert result.stderr.startswith("amiscript")
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    no_traceback(result)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, ": a directory, not a vars file (check the path)"),
+        ("", ": the file is empty (a vars file is a mapping of names to values, such as `mailbox: 123@default`)"),
+        ("# nothing yet\n", ": the file is empty (a vars file is a mapping of names to values"),
+    ],
+)
+def test_a_vars_file_mistake_talks_about_the_vars_file_not_a_script(
+    tmp_path: Path, content: str | None, expected: str
+) -> None:
+    given = tmp_path / "vars.yaml"
+    if content is None:
+        given.mkdir()
+    else:
+        given.write_text(content)
+    result = amiscript("run", VMCOUNT, "--vars-file", str(given))
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"amiscript: error: {given}{expected}")
+    assert "script" not in result.stderr.removeprefix("amiscript")
     no_traceback(result)
 
 
