@@ -176,11 +176,12 @@ class _Builder:
     def check_keys(self, node: YMap, allowed: Iterable[str], what: str) -> None:
         """Note every unknown key (and go on: the known ones can still be checked)."""
         allowed = tuple(allowed)
+        previous = None
         for key in node:
             if key not in allowed:
-                self.problems.append(
-                    ScriptError(f"unknown key {key!r} in {what}", node.key_locations[key], hint=_suggest(key, allowed))
-                )
+                hint = _split_at_comma(node, previous, key) or _suggest(key, allowed)
+                self.problems.append(ScriptError(f"unknown key {key!r} in {what}", node.key_locations[key], hint=hint))
+            previous = key
 
     def number(self, node: YNode, what: str, *, positive: bool = True) -> float:
         value = self.text(node, what)
@@ -924,6 +925,17 @@ def _only_for(conn: YMap, transport: str, keys: Iterable[str], chosen: str) -> N
                 conn.key_locations[key],
                 hint=f"remove it, or set `transport: {transport}`",
             )
+
+
+def _split_at_comma(node: YMap, previous: str | None, key: str) -> str:
+    """`{help: the mailbox, such as 123}`: in a flow mapping a comma ends a plain value, so the
+    rest of the text became a key of its own. Words with spaces after a text value give it away."""
+    if not (node.flow and previous is not None and " " in key.strip()):
+        return ""
+    value = node[previous]
+    if not isinstance(value, YStr) or value.quoted or not value:
+        return ""
+    return f'quote the value if it contains a comma: {previous}: "{value}, {key}"'
 
 
 def _column_of(node: YNode, offset: int | None) -> Location:

@@ -46,6 +46,7 @@ class YMap(dict):  # type: ignore[type-arg]
 
     location: Location
     key_locations: dict[str, Location]
+    flow = False  # written `{a: 1, b: 2}`, where a comma ends a plain value
 
 
 class YList(list):  # type: ignore[type-arg]
@@ -255,6 +256,7 @@ def _build(node: yaml.Node, name: str, budget: _Budget, depth: int) -> YNode:
     mapping = YMap()
     mapping.location = where
     mapping.key_locations = {}
+    mapping.flow = bool(node.flow_style)
     for key_node, value_node in node.value:
         key_where = _loc(name, key_node.start_mark)
         if not isinstance(key_node, yaml.ScalarNode):
