@@ -30,6 +30,7 @@ from amiscript.report import HumanReport
 from amiscript.report.json_report import RunEntry, write_report
 from amiscript.script import Script, load_script
 from amiscript.script.model import MAX_SECONDS
+from amiscript.script.paths import is_dir, is_file
 from amiscript.script.yamlnodes import YList, YMap, load_yaml_file
 from amiscript.transports.base import TlsOptions
 
@@ -376,7 +377,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
 
 def _check_include_paths(folders: Sequence[str]) -> None:
     for folder in folders:
-        if not Path(folder).is_dir():
+        if not is_dir(Path(folder)):
             raise UsageError(f"--include-path {folder}: not a folder")
 
 
@@ -861,8 +862,8 @@ def _script_paths(items: Sequence[str]) -> list[str]:
     paths: list[str] = []
     for item in items:
         path = Path(item)
-        if path.is_dir():
-            found = sorted(str(child) for child in path.glob("*.yaml") if child.is_file())
+        if is_dir(path):  # else loading it says what is wrong: missing, a loop, a name too long
+            found = sorted(str(child) for child in path.glob("*.yaml") if is_file(child))
             if not found:
                 raise UsageError(f"{item}: a directory with no *.yaml scripts in it")
             paths.extend(found)
@@ -874,7 +875,7 @@ def _script_paths(items: Sequence[str]) -> list[str]:
 def _read_inventory(path: str, *, scheme_only: bool) -> list[_Target]:
     """targets: [{name, url, vars}]; values may read the environment (${env:NAME}), so
     credentials need not be written in the inventory."""
-    root = load_yaml_file(Path(path), path)
+    root = load_yaml_file(Path(path), path, "inventory")
     entries = root.get("targets") if isinstance(root, YMap) else None
     if not isinstance(entries, YList) or not entries:
         where = root.location if hasattr(root, "location") else None
@@ -1012,7 +1013,7 @@ def _new(name: str, force: bool, out: TextIO) -> int:
     stem = path.stem
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", stem):
         raise UsageError(f"new: {stem!r} is not a usable script name (letters, digits, . _ -)")
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:  # lexists: a name too long is for the write to report
         raise UsageError(f"new: {path} exists; choose another name or pass --force")
     try:
         path.write_text(starter(stem), encoding="utf-8")
@@ -1028,6 +1029,8 @@ def _new(name: str, force: bool, out: TextIO) -> int:
 def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     from amiscript.sim import SimConfig, Simulator, default_config, load_manager_conf, load_state
 
+    if not 0 <= args.port <= 65535:  # else bind() refuses it as if the network were at fault (exit 3)
+        raise UsageError(f"simulate: --port must be a number from 0 to 65535, not {args.port} (0 picks a free port)")
     if not 0 <= args.login_fail_delay <= MAX_SECONDS or not 0 < args.auth_timeout <= MAX_SECONDS:
         raise UsageError("--login-fail-delay must be >= 0 and --auth-timeout > 0 (seconds, at most one day)")
     base = default_config()

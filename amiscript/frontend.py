@@ -58,7 +58,7 @@ def parse_var_options(items: Sequence[str], option: str) -> dict[str, str]:
 
 
 def read_vars_file(path: str) -> dict[str, str]:
-    root = load_yaml_file(Path(path), path)
+    root = load_yaml_file(Path(path), path, "vars file")
     if not isinstance(root, YMap):
         raise ScriptError("a vars file must be a mapping of names to values", root.location)
     return given_values(root)

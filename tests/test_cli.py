@@ -184,6 +184,8 @@ def test_script_mistakes_exit_2_with_one_line_naming_file_line_and_column(
         (["run", VMCOUNT, "--var", "mailbox=1", "--simulate", "--target", "ftp://"], "expected tcp://"),
         (["run", VMCOUNT, "--var", "mailbox=1", "--simulate", "--target", "tcp://pbx:1"], "give only the scheme"),
         (["run", VMCOUNT, "--vars-file", "missing.yaml"], "missing.yaml: no such file"),
+        (["simulate", "--port", "70000"], "simulate: --port must be a number from 0 to 65535, not 70000"),
+        (["simulate", "--port", "-1"], "simulate: --port must be a number from 0 to 65535, not -1"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -218,6 +220,30 @@ def test_a_command_line_mistake_names_amiscript_once_and_the_command(args: list[
     assert main(args, out, err) == 2
     assert err.getvalue().startswith(f"amiscript: error: {line}"), err.getvalue()
     assert err.getvalue().count("\n") == 1 and out.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, ": a directory, not a vars file (check the path)"),
+        ("", ": the file is empty (a vars file is a mapping of names to values, such as `mailbox: 123@default`)"),
+        ("# nothing yet\n", ": the file is empty (a vars file is a mapping of names to values"),
+    ],
+)
+def test_a_vars_file_mistake_talks_about_the_vars_file_not_a_script(
+    tmp_path: Path, content: str | None, expected: str
+) -> None:
+    given = tmp_path / "vars.yaml"
+    if content is None:
+        given.mkdir()
+    else:
+        given.write_text(content)
+    result = amiscript("run", VMCOUNT, "--vars-file", str(given))
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"amiscript: error: {given}{expected}")
+    assert "script" not in result.stderr.removeprefix("amiscript")
+    no_traceback(result)
 
 
 def test_a_malformed_inventory_url_is_one_line_at_its_file_and_line(tmp_path: Path) -> None:

@@ -655,3 +655,39 @@ def test_the_banner_wait_ends_at_the_timeout_given(tmp_path: Path) -> None:
         took = time.monotonic() - started
     assert result.returncode != 0 and "no AMI banner within 1 s" in result.stderr
     assert took < 1 + 5  # not the 10 s connect timeout (bound generous for a loaded machine)
+
+
+@pytest.mark.parametrize(
+    ("args", "prompt", "line"),
+    [
+        ((), "Username: ", "amiscript: error: console: no username given (type one at the prompt, or pass --username)"),
+        (
+            ("--username", "admin"),
+            "Secret for admin: ",
+            "amiscript: error: console: no secret given (type it at the prompt, or pass --secret-env NAME)",
+        ),
+    ],
+)
+def test_ctrl_d_at_the_username_or_secret_prompt_ends_with_one_line_and_exit_2(
+    tmp_path: Path, args: tuple[str, ...], prompt: str, line: str
+) -> None:
+    """Ctrl-D there means "I do not want to log in": no traceback, and nothing is sent."""
+    connections: list[bytes] = []
+    with tcp_peer(lambda conn: connections.append(conn.recv(100))) as (host, port):
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "amiscript", "console", "--target", f"tcp://{host}:{port}", *args],
+            env=_env(tmp_path),
+            encoding="utf-8",
+            timeout=TIMEOUT,
+            cwd=str(tmp_path),
+        )
+        child.logfile_read = io.StringIO()
+        child.expect_exact(prompt)
+        child.sendeof()
+        child.expect(pexpect.EOF)
+        child.close()
+    text = child.logfile_read.getvalue()
+    assert child.exitstatus == 2, text
+    assert line in text.splitlines() and "Traceback" not in text
+    assert connections == []

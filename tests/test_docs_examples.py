@@ -1,15 +1,19 @@
 """The reference's examples run: each one in docs/examples against the simulator, and together
-they show every step and every option of the language, so the docs cannot rot."""
+they show every step and every option of the language, so the docs cannot rot. The YAML written
+inline in the pages is checked too: every block parses, and every whole script (a mapping with
+`steps:`) passes `amiscript check`, unless the line before its fence is `<!-- fragment: why -->`."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from amiscript.errors import ScriptError
 from amiscript.script.schema import STEP_OPTIONS, TOP_KEYS
-from amiscript.script.yamlnodes import YList, YMap, load_yaml_file
+from amiscript.script.yamlnodes import YList, YMap, load_yaml_file, parse_yaml
 
 from .helpers import AMISCRIPT
 
@@ -72,3 +76,45 @@ def test_the_examples_show_every_step_and_every_option() -> None:
     assert set(STEP_OPTIONS) - kinds == set(), "steps without an example"
     missing = {kind: set(allowed) - options[kind] for kind, allowed in STEP_OPTIONS.items()}
     assert {kind: keys for kind, keys in missing.items() if keys} == {}
+
+
+PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+FENCE = re.compile(r"^```ya?ml\n(.*?)^```", re.DOTALL | re.MULTILINE)
+FRAGMENT = "<!-- fragment:"
+
+
+def inline_yaml() -> list[tuple[str, str]]:
+    """(PAGE-LINE, text) of every ```yaml block in the pages that is not marked a fragment."""
+    blocks = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for match in FENCE.finditer(text):
+            before = text[: match.start()].rstrip("\n").rpartition("\n")[2]
+            if not before.startswith(FRAGMENT):
+                blocks.append((f"{page.stem}-{text.count(chr(10), 0, match.start()) + 1}", match.group(1)))
+    return blocks
+
+
+def test_every_inline_yaml_block_of_the_docs_parses() -> None:
+    broken = []
+    for name, text in inline_yaml():
+        try:
+            parse_yaml(text, name)
+        except ScriptError as error:
+            broken.append(str(error))
+    assert broken == []
+
+
+def test_every_whole_script_written_in_the_docs_passes_check(tmp_path: Path) -> None:
+    """docs/examples run, but the scripts written inline in the pages were never loaded: the
+    first example of language.md had a comma that split its `help:` text and did not load."""
+    scripts = []
+    for name, text in inline_yaml():
+        root = parse_yaml(text, name)
+        if isinstance(root, YMap) and "steps" in root:
+            (tmp_path / f"{name}.yaml").write_text(text, encoding="utf-8")
+            scripts.append(f"{name}.yaml")
+    assert "language-7.yaml" in scripts  # the reference's opening example is among them
+    result = subprocess.run([*AMISCRIPT, "check", *scripts], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ": error:" not in result.stdout

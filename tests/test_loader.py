@@ -289,3 +289,32 @@ def test_an_included_script_includes_within_the_same_folders_and_cannot_widen_th
     (common / "login.yaml").write_text("include_paths: [..]\nsteps:\n  - include: ../elsewhere.yaml\n")
     with pytest.raises(ScriptError, match="`include_paths` counts only in the script that is run"):
         load_script(main)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "hint"),
+    [
+        (
+            "vars:\n  mailbox: {required: true, help: the mailbox to query, such as 123@default}\nsteps: []\n",
+            "t.yaml:2:57",
+            'quote the value if it contains a comma: help: "the mailbox to query, such as 123@default"',
+        ),
+        ("steps:\n  - {print: hello, dear world}\n", "t.yaml:2:20", 'print: "hello, dear world"'),
+    ],
+)
+def test_text_split_at_a_comma_in_a_flow_mapping_says_to_quote_it(text: str, where: str, hint: str) -> None:
+    error = error_of(text)
+    assert str(error.location) == where and error.message.startswith("unknown key")
+    assert hint in error.hint
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "vars:\n  mailbox:\n    required: true\n    such as: x\nsteps: []\n",  # block style: no comma involved
+        "vars:\n  mailbox: {required: true, help: 'quoted, already', such as: x}\nsteps: []\n",
+        "vars:\n  mailbox: {required: true, helpp: x}\nsteps: []\n",  # no space: a misspelling
+    ],
+)
+def test_other_unknown_keys_get_no_comma_hint(text: str) -> None:
+    assert "comma" not in error_of(text).hint

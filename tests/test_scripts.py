@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -172,3 +174,46 @@ def test_a_shipped_check_reads_the_secret_from_ami_secret_and_says_so_when_it_is
     monkeypatch.setenv("AMI_SECRET", "not-the-secret")
     refused = run("checks/ami-login.yaml", sim, "tcp")
     assert refused.returncode == 1 and "Authentication failed" in refused.stderr
+
+
+def usage_lines() -> list[tuple[str, list[str], int]]:
+    """Every `amiscript run ...` line written in a comment of a shipped script, as arguments, and
+    the exit status it should end with: 0, or what a trailing `# exit N: why` says."""
+    found = []
+    for path in sorted(SCRIPTS.rglob("*.yaml")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            written = re.match(r"#\s+(?:[A-Z_]+=\S+\s+)*amiscript run (.*)", line)  # AMI_SECRET=... first
+            if written:
+                status = re.search(r"\s#\s*exit (\d+)", written.group(1))
+                args = shlex.split(written.group(1), comments=True)
+                found.append((f"{path.relative_to(ROOT)}:{number}", args, int(status.group(1)) if status else 0))
+    return found
+
+
+def as_simulated(args: list[str]) -> list[str]:
+    """The usage line against the built-in simulator: a PBX's address becomes its scheme alone
+    (`--simulate --target tcp://`), and a value written `...` is the reader's own, left out."""
+    result: list[str] = []
+    for arg in args:
+        if result and result[-1] == "--target":
+            arg = arg.partition("://")[0] + "://"
+        elif result and result[-1] == "--var" and arg.endswith("=..."):
+            result.pop()
+            continue
+        result.append(arg)
+    return result if "--simulate" in result else [*result, "--simulate"]
+
+
+def test_the_usage_lines_of_the_shipped_scripts_are_found() -> None:
+    """The test below runs what this finds: it must not silently find nothing."""
+    named = {where.rpartition(":")[0] for where, _, _ in usage_lines()}
+    assert {"scripts/vmcount.yaml", "scripts/demos/friends.yaml", "scripts/checks/ami-login.yaml"} <= named
+
+
+@pytest.mark.parametrize(("where", "args", "status"), usage_lines(), ids=[where for where, _, _ in usage_lines()])
+def test_each_usage_line_in_a_scripts_comment_runs_as_written(where: str, args: list[str], status: int) -> None:
+    """A reader copies these lines first: each must work (with --simulate instead of a PBX)."""
+    result = subprocess.run(
+        [*AMISCRIPT, "run", *as_simulated(args)], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert result.returncode == status, f"{where}: {result.stderr}"

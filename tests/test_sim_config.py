@@ -134,6 +134,18 @@ def test_include_of_a_missing_file_points_at_the_include_line(tmp_path: Path) ->
     assert caught.value.location == Location(str(path), 2)
 
 
+def test_tryinclude_of_a_name_too_long_to_exist_is_skipped_as_missing(tmp_path: Path) -> None:
+    path = write(tmp_path, "manager.conf", f"#tryinclude {'a' * 300}.conf\n[admin]\nsecret = s\n")
+    assert [user.name for user in load_manager_conf(path)] == ["admin"]
+
+
+def test_an_include_holding_a_nul_is_an_error_at_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "manager.conf", '[general]\n#include "a\0b.conf"\n')
+    with pytest.raises(ScriptError, match="a file name cannot hold a NUL character") as caught:
+        load_manager_conf(path)
+    assert caught.value.location == Location(str(path), 2)
+
+
 def test_manager_conf_that_is_not_utf8_reports_the_line(tmp_path: Path) -> None:
     path = tmp_path / "manager.conf"
     path.write_bytes(b"[u]\nsecret = caf\xe9\n")

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from amiscript.errors import UsageError
+from amiscript.script.paths import is_dir
 
 MODE = 0o644  # a script, not a secret: it holds ${env:NAME}, never the secret's value
 
@@ -18,11 +19,11 @@ def check_writable(path: Path, force: bool) -> None:
     the recording starts (`/record`), so that nothing is sent that could not be recorded."""
     if path.suffix not in (".yaml", ".yml"):
         raise UsageError(f"record: {path} should end in .yaml (it becomes a script)")
-    if path.is_dir():
+    if is_dir(path):
         raise UsageError(f"record: {path} is a directory; give a file name ending in .yaml")
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:  # lexists: a name too long is not an error yet
         raise UsageError(f"record: {path} exists; choose another name or pass --force")
-    if not path.parent.is_dir():
+    if not is_dir(path.parent):
         raise UsageError(f"record: {path.parent} is not a directory")
     # the one reliable test that the folder takes a new file: make one (os.access ignores
     # read-only mounts, ACLs and /proc)

@@ -332,7 +332,11 @@ class Console:
     def _ask(self, prompt: str) -> str:
         if not self._interactive:
             raise UsageError("console: give --username (there is no terminal to ask on)")
-        return input(prompt).strip()
+        try:
+            return input(prompt).strip()
+        except EOFError:  # Ctrl-D: the user chose not to log in; nothing was sent
+            self._out.write("\n")
+            raise UsageError("console: no username given (type one at the prompt, or pass --username)") from None
 
     def _read_secret(self, username: str) -> str:
         name = self._options.secret_env
@@ -347,7 +351,12 @@ class Console:
             raise UsageError(
                 "console: there is no terminal to ask for the secret on: give --secret-env NAME (export NAME=... first)"
             ) from None
-        return getpass.getpass(f"Secret for {username}: ")
+        try:
+            return getpass.getpass(f"Secret for {username}: ")
+        except EOFError:  # Ctrl-D: nothing was sent, and there is nothing to log in with
+            if self._interactive:
+                self._out.write("\n")  # the error goes below the prompt, not after it
+            raise UsageError("console: no secret given (type it at the prompt, or pass --secret-env NAME)") from None
 
     def _learn_actions(self) -> None:
         assert self._client is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -43,6 +44,7 @@ from amiscript.script.model import (
     VarSpec,
     WaitEvent,
 )
+from amiscript.script.paths import is_dir, is_file, no_nul, resolved
 from amiscript.script.ranges import parse_range
 from amiscript.script.schema import (
     ALTERNATIVE_KEYS,
@@ -85,7 +87,7 @@ def load_script(
     folders its `include_paths:` lists, and ``include_paths`` (--include-path, from the
     current directory); symlinks count where they point."""
     file = Path(path)
-    builder = _Builder(str(path), (*_including, file.resolve()), _roots, include_paths)
+    builder = _Builder(str(path), (*_including, resolved(file)), _roots, include_paths)
     return builder.script(load_yaml_file(file, str(path)))
 
 
@@ -94,7 +96,7 @@ def load_script_text(text: str, name: str = "<script>") -> Script:
 
 
 def build_script(root: YNode, name: str) -> Script:
-    return _Builder(name, (Path(name).resolve(),)).script(root)
+    return _Builder(name, (resolved(Path(name)),)).script(root)
 
 
 def compile_pattern(
@@ -175,11 +177,12 @@ class _Builder:
     def check_keys(self, node: YMap, allowed: Iterable[str], what: str) -> None:
         """Note every unknown key (and go on: the known ones can still be checked)."""
         allowed = tuple(allowed)
+        previous = None
         for key in node:
             if key not in allowed:
-                self.problems.append(
-                    ScriptError(f"unknown key {key!r} in {what}", node.key_locations[key], hint=_suggest(key, allowed))
-                )
+                hint = _split_at_comma(node, previous, key) or _suggest(key, allowed)
+                self.problems.append(ScriptError(f"unknown key {key!r} in {what}", node.key_locations[key], hint=hint))
+            previous = key
 
     def number(self, node: YNode, what: str, *, positive: bool = True) -> float:
         value = self.text(node, what)
@@ -301,7 +304,7 @@ class _Builder:
                 )
             return
         base = Path(self.file).parent
-        self.roots = (base.resolve(), *(Path(extra).resolve() for extra in self.extra_roots))
+        self.roots = (resolved(base), *(resolved(Path(extra)) for extra in self.extra_roots))
         if "include_paths" not in top:
             return
         node = top["include_paths"]
@@ -314,13 +317,13 @@ class _Builder:
         for item in node:
             folder = self.text(item, "an include_paths entry")
             path = base / folder  # an absolute path stays itself
-            if not path.is_dir():
+            if not is_dir(path):
                 raise ScriptError(
                     f"include_paths entry {str(folder)!r} is not a folder",
                     folder.location,
                     hint="a folder relative to this script, like ../common",
                 )
-            self.roots = (*self.roots, path.resolve())
+            self.roots = (*self.roots, resolved(path))
 
     def variables(self, node: YNode) -> tuple[VarSpec, ...]:
         specs = []
@@ -734,24 +737,27 @@ class _Builder:
                 where,
                 hint="write the path itself; pass values with the include's `vars:`",
             )
+        no_nul(path_text, "include path", path_text.location)
         base = Path(self.file).parent
         path = Path(path_text) if Path(path_text).is_absolute() else base / path_text
-        roots = self.roots or (base.resolve(),)
-        if not any(path.resolve().is_relative_to(root) for root in roots):
+        roots = self.roots or (resolved(base),)
+        real = resolved(path)
+        if not any(real.is_relative_to(root) for root in roots):
             raise ScriptError(
                 f"included file {str(path_text)!r} is outside the folders includes may come from",
                 path_text.location,
                 hint="the run script's folder and its `include_paths:`, symlinks followed; "
                 "add the folder to `include_paths:` or pass --include-path DIR",
             )
-        if path.resolve() in self.including:
-            chain = " -> ".join(str(p) for p in (*self.including, path.resolve()))
+        if real in self.including:
+            chain = " -> ".join(str(p) for p in (*self.including, real))
             raise ScriptError(f"include cycle: {chain}", path_text.location)
         if len(self.including) >= MAX_INCLUDE_DEPTH:
             raise ScriptError(f"includes nested deeper than {MAX_INCLUDE_DEPTH}", path_text.location)
-        if not path.is_file():
+        if not is_file(path):
+            what = "is not a file that can be read" if os.path.lexists(path) else "does not exist"
             raise ScriptError(
-                f"included file {str(path_text)!r} does not exist",
+                f"included file {str(path_text)!r} {what}",
                 path_text.location,
                 hint="an include path is relative to the folder of the file that includes it",
             )
@@ -944,6 +950,17 @@ def _only_for(conn: YMap, transport: str, keys: Iterable[str], chosen: str) -> N
                 conn.key_locations[key],
                 hint=f"remove it, or set `transport: {transport}`",
             )
+
+
+def _split_at_comma(node: YMap, previous: str | None, key: str) -> str:
+    """`{help: the mailbox, such as 123}`: in a flow mapping a comma ends a plain value, so the
+    rest of the text became a key of its own. Words with spaces after a text value give it away."""
+    if not (node.flow and previous is not None and " " in key.strip()):
+        return ""
+    value = node[previous]
+    if not isinstance(value, YStr) or value.quoted or not value:
+        return ""
+    return f'quote the value if it contains a comma: {previous}: "{value}, {key}"'
 
 
 def _column_of(node: YNode, offset: int | None) -> Location:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amiscript.errors import Location, ScriptError
+from amiscript.script.paths import is_file, no_nul
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 Item = dict[str, str]
@@ -91,7 +92,8 @@ def connect_file(key: str, value: str, script_file: str, where: Location) -> str
     is, so a script runs from any directory; one that does not exist is reported where it is written."""
     path = Path(value).expanduser()
     found = path if path.is_absolute() else Path(script_file).parent / path
-    if not found.is_file():
+    no_nul(value, f"the {key} path", where)
+    if not is_file(found):
         raise ScriptError(
             f"{key} file {str(found)!r} does not exist",
             where,
@@ -175,6 +177,7 @@ def _parse_ref(inner: str, where: Location) -> Ref:
         path = inner[5:].strip()
         if not path:
             raise ScriptError(f"`${{{inner}}}` names no file", where, hint="${file:/etc/amiscript/secret}")
+        no_nul(path, "the ${file:} path", where)
         return Ref(path, env=True, file=True)
     if inner.startswith("env:"):
         name = inner[4:].strip()

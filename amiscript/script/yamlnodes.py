@@ -46,6 +46,7 @@ class YMap(dict):  # type: ignore[type-arg]
 
     location: Location
     key_locations: dict[str, Location]
+    flow = False  # written `{a: 1, b: 2}`, where a comma ends a plain value
 
 
 class YList(list):  # type: ignore[type-arg]
@@ -116,10 +117,20 @@ class _Budget:
     nodes: int = 0
 
 
-def load_yaml_file(path: Path, display: str | None = None) -> YNode:
-    """Read and parse ``path``; every problem is a ScriptError with file:line:col."""
+# Each kind of YAML file amiscript reads, named in its errors, and what it needs to hold:
+# a vars file that is empty or a folder is not a script.
+KINDS = {
+    "script": ("a script file", "a script needs at least `steps:`"),
+    "vars file": ("a vars file", "a vars file is a mapping of names to values, such as `mailbox: 123@default`"),
+    "inventory": ("an inventory file", "an inventory needs `targets:`, a list of {name, url, vars}"),
+}
+
+
+def load_yaml_file(path: Path, display: str | None = None, kind: str = "script") -> YNode:
+    """Read and parse ``path``, a ``kind`` (a key of KINDS); every problem is a ScriptError with
+    file:line:col that names the kind of file it is about."""
     name = display or str(path)
-    raw = _read_limited(path, name)
+    raw = _read_limited(path, name, kind)
     whole = Location(name, 0)
     if len(raw) > MAX_FILE_BYTES:
         raise ScriptError(
@@ -128,17 +139,17 @@ def load_yaml_file(path: Path, display: str | None = None) -> YNode:
             hint="is this the right file? keep long lists of data in a --vars-file",
         )
     if b"\0" in raw:
-        raise ScriptError("binary file (contains NUL bytes), not a YAML script", whole, hint="is this the right file?")
+        raise ScriptError(f"binary file (contains NUL bytes), not a YAML {kind}", whole, hint="is this the right file?")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScriptError(
             f"not UTF-8 text (bad byte at offset {exc.start})", whole, hint="save the file as UTF-8"
         ) from None
-    return parse_yaml(text, name)
+    return parse_yaml(text, name, kind)
 
 
-def _read_limited(path: Path, name: str) -> bytes:
+def _read_limited(path: Path, name: str, kind: str) -> bytes:
     """Read at most one byte past the limit, and only from a regular file.
 
     A FIFO would block forever and /dev/zero would never end: refuse them before reading.
@@ -146,17 +157,17 @@ def _read_limited(path: Path, name: str) -> bytes:
     whole = Location(name, 0)
     try:
         if not stat.S_ISREG(path.stat().st_mode):
-            kind = "a directory" if path.is_dir() else "not a regular file"
-            raise ScriptError(f"{kind}, not a script file", whole)
+            what = "a directory" if path.is_dir() else "not a regular file"
+            raise ScriptError(f"{what}, not {KINDS[kind][0]}", whole, hint="check the path")
         with path.open("rb") as handle:
             return handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ScriptError("no such file", whole, hint="check the path") from None
     except OSError as exc:
-        raise ScriptError(f"cannot read: {exc.strerror or exc}", whole) from None
+        raise ScriptError(f"cannot read: {exc.strerror or exc}", whole, hint="check the path") from None
 
 
-def parse_yaml(text: str, name: str) -> YNode:
+def parse_yaml(text: str, name: str, kind: str = "script") -> YNode:
     try:
         nodes = None
         if _FastLoader is not None and "\t" not in text:  # libyaml takes tabs PyYAML refuses
@@ -181,13 +192,13 @@ def parse_yaml(text: str, name: str) -> YNode:
     except RecursionError:
         raise ScriptError("YAML nested too deeply; refusing to load", Location(name, 0)) from None
     if not nodes or nodes[0] is None:
-        raise ScriptError("the file is empty", Location(name, 0), hint="a script needs at least `steps:`")
+        raise ScriptError("the file is empty", Location(name, 0), hint=KINDS[kind][1])
     if len(nodes) > 1:
         second = nodes[1]
         raise ScriptError(
-            "more than one YAML document (`---`) in a script",
+            f"more than one YAML document (`---`) in a {kind}",
             _loc(name, second.start_mark) if second is not None else Location(name, 1),
-            hint="one script per file: remove the `---` and what follows, or split the file",
+            hint=f"one {kind} per file: remove the `---` and what follows, or split the file",
         )
     return _build(nodes[0], name, _Budget(), 0)
 
@@ -245,6 +256,7 @@ def _build(node: yaml.Node, name: str, budget: _Budget, depth: int) -> YNode:
     mapping = YMap()
     mapping.location = where
     mapping.key_locations = {}
+    mapping.flow = bool(node.flow_style)
     for key_node, value_node in node.value:
         key_where = _loc(name, key_node.start_mark)
         if not isinstance(key_node, yaml.ScalarNode):

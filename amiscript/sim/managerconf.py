@@ -10,6 +10,7 @@ its command line instead, so it is skipped. Every problem is a ScriptError with 
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,10 +140,12 @@ class _Parser:
         argument = argument.strip().strip('"<>')
         if not argument:
             raise ScriptError(f"#{word} needs a file name", where)
+        if "\0" in argument:
+            raise ScriptError(f"#{word} {argument!r}: a file name cannot hold a NUL character", where)
         target = Path(argument)
         if not target.is_absolute():
             target = Path(where.file).parent / target
-        if word == "tryinclude" and not target.exists():
+        if word == "tryinclude" and not os.path.exists(target):  # never raises: a name too long is missing
             return
         if self.depth >= _MAX_INCLUDE_DEPTH:
             raise ScriptError("#include nested too deeply (a file includes itself?)", where)
