@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -486,3 +487,53 @@ def test_telnets_closing_line_never_reaches_the_script_and_a_servers_own_never_e
     with tcp_peer(says_it_but_stays) as (host, port):
         result = run_cli("run", str(stays), "--target", f"telnet://{host}:{port}")
     assert (result.returncode, result.stdout) == (0, "matched\n"), result.stderr
+
+
+def test_a_program_that_stops_reading_cannot_hang_a_send_past_its_timeout() -> None:
+    """select() says there is room, not how much: a blocking write of more waited in the kernel
+    for ever. The send has one deadline, kept by writing without blocking."""
+    silent = "[sh, -c, 'echo READY; exec sleep 60']"
+    text = spawn_script(
+        f"  - expect: READY\n  - set: {{big: '{'A' * 100_000}'}}\n  - send: \"${{big}}\\n\"\n", command=silent
+    ).replace("  timeout: 5\n", "  timeout: 5\ntimeout: 1\n")
+    started = time.monotonic()
+    with pytest.raises(ConnectionLost, match="the program did not read its input within 1 s"):
+        run_in_process(text)
+    assert time.monotonic() - started < 5  # the deadline (1 s) and the reaping, not the 60 s sleep
+
+
+@needs_telnet
+def test_telnet_refuses_0xff_which_it_would_take_for_its_interrupt_key(tmp_path: Path) -> None:
+    received: list[bytes] = []
+    script = tmp_path / "s.yaml"
+    script.write_text('vars: {t: x}\nconnect: {}\nsteps:\n  - expect: hello\n  - send: "${t}END\\n"\n')
+    with tcp_peer(recorder(received, until=b"END", greeting=b"hello\r\n")) as (host, port):
+        argv = [*AMISCRIPT, "run", str(script), "--target", f"telnet://{host}:{port}"]
+        result = subprocess.run([*map(os.fsencode, argv), b"--var", b"t=caf\xff"], capture_output=True, timeout=60)
+    assert result.returncode == 2
+    assert b"cannot send the byte 0xff through telnet's terminal (nothing was sent)" in result.stderr
+
+
+@needs_telnet
+def test_telnet_switching_back_to_line_mode_during_a_long_send_stops_the_run(tmp_path: Path) -> None:
+    """A server that negotiates telnet options makes telnet rebuild its terminal mode; in line
+    mode the terminal would cut the long line short and the run would pass: it must not."""
+
+    def negotiating(conn: socket.socket) -> None:
+        conn.sendall(b"hello\r\n")
+        conn.settimeout(5)
+        with contextlib.suppress(OSError):
+            conn.recv(65536)
+            conn.sendall(b"\xff\xfb\x01")  # IAC WILL ECHO, in the middle of the client's send
+            while conn.recv(65536):
+                pass
+
+    doubled = "  - set: {t: '${t}${t}'}\n" * 10  # a line of 1,024,000 bytes
+    script = tmp_path / "s.yaml"
+    script.write_text(
+        f'vars: {{t: {"A" * 1000}}}\nconnect: {{}}\nsteps:\n{doubled}  - expect: hello\n  - send: "${{t}}\\nEND\\n"\n'
+    )
+    with tcp_peer(negotiating) as (host, port):
+        result = run_cli("run", str(script), "--target", f"telnet://{host}:{port}")
+    assert result.returncode == 3, result.stderr
+    assert "telnet switched its terminal back to line mode during the send" in result.stderr

@@ -39,6 +39,7 @@ from amiscript.transports.base import Target
 
 CHUNK = 65536
 LAST_WORDS = 300  # bytes of output kept to explain why a program ended
+CANONICAL_LINE = 4000  # bytes of a line a terminal reading line by line surely keeps (it keeps 4095)
 TERMINAL_MODE_GRACE = 1.0  # seconds to wait for telnet to set its terminal mode after connecting
 # Seconds a child may take to exit after its terminal closes (SIGHUP), then after SIGTERM, SIGKILL.
 HANGUP_GRACE, TERM_GRACE, KILL_GRACE = 0.25, 0.25, 1.0
@@ -58,17 +59,34 @@ class SpawnTransport:
     # -- Transport -------------------------------------------------------------------------
 
     def send(self, data: bytes, timeout: float) -> None:
+        """Write everything within ``timeout`` (one deadline for the whole send). The terminal is
+        written without blocking: select() says there is room, not how much, and a blocking
+        write of more would wait inside the kernel for a program that never reads."""
         fd = self._child.child_fd
         view = memoryview(self._prepare(data))
-        while view:
-            try:
-                _, writable, _ = select.select([], [fd], [], timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            blocking = os.get_blocking(fd)
+            os.set_blocking(fd, False)
+        except (OSError, ValueError) as exc:
+            raise ConnectionLost(f"{self.target}: cannot write to the program: {exc}") from None
+        try:
+            while view:
+                self._between_writes()
+                remaining = deadline - time.monotonic()
+                writable = select.select([], [fd], [], max(remaining, 0.0))[1] if remaining > 0 else []
                 if not writable:
                     raise ConnectionLost(f"{self.target}: the program did not read its input within {timeout:g} s")
-                written = os.write(fd, view[:4096])
-            except (OSError, ValueError) as exc:
-                raise ConnectionLost(f"{self.target}: cannot write to the program: {exc}") from None
-            view = view[written:]
+                try:
+                    view = view[os.write(fd, view[:4096]) :]
+                except BlockingIOError:
+                    continue  # the room was taken meanwhile: wait for more
+            self._between_writes()
+        except (OSError, ValueError) as exc:
+            raise ConnectionLost(f"{self.target}: cannot write to the program: {exc}") from None
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                os.set_blocking(fd, blocking)
 
     def receive(self, timeout: float) -> bytes | None:
         # Read the pty ourselves: pexpect stops at the child's exit, but a program it started
@@ -101,6 +119,9 @@ class SpawnTransport:
     def _prepare(self, data: bytes) -> bytes:
         return data
 
+    def _between_writes(self) -> None:
+        """Before each piece of a send is written, and after the last."""
+
     def _filter(self, data: bytes) -> bytes | None:
         return data
 
@@ -118,7 +139,9 @@ class TelnetTransport(SpawnTransport):
     ESCAPE_LINE = re.compile(rb"Escape character is '[^'\r\n]*'\.\r?\n")
     CLOSED_LINE = b"Connection closed by foreign host.\r\n"
     # telnet reads its special keys ignoring the 8th bit; ^E (0x05, so also 0x85) is fixed
-    _REFUSED = frozenset({*range(0x20), 0x7F, 0x85}) - {0x09, 0x0A, 0x0D}
+    # (0xff too: as 0x7f, the key every other special key points at; UTF-8 never holds it)
+    _REFUSED = frozenset({*range(0x20), 0x7F, 0x85, 0xFF}) - {0x09, 0x0A, 0x0D}
+    _long_lines = False  # the send under way has a line a canonical terminal would cut
 
     _pending = b""  # what the server sent right after telnet's preamble
     _held = b""  # a closing line that is telnet's only if end of file follows
@@ -190,7 +213,18 @@ class TelnetTransport(SpawnTransport):
 
     def send(self, data: bytes, timeout: float) -> None:
         self._whole_packets_no_echo()
+        self._long_lines = any(len(line) > CANONICAL_LINE for line in data.split(b"\n"))
         super().send(data, timeout)
+
+    def _between_writes(self) -> None:
+        """telnet rebuilds its terminal mode when the server negotiates telnet options; switched
+        back to line-by-line reading in the middle of a send, the terminal would cut a long line
+        short, silently. Switch it back, and stop the run if a long line was under way."""
+        if self._whole_packets_no_echo() and self._long_lines:
+            raise ConnectionLost(
+                f"{self.target}: telnet switched its terminal back to line mode during the send (the server "
+                f"negotiated telnet options), so a line over {CANONICAL_LINE} bytes may have been cut; use tcp://"
+            )
 
     def _prepare(self, data: bytes) -> bytes:
         # telnet turns every LF it reads into CR LF; a CR would reach it as another line end.
@@ -201,9 +235,11 @@ class TelnetTransport(SpawnTransport):
                 f"{self.target}: cannot send the byte 0x{bad[0]:02x} through telnet's terminal (nothing was sent)",
                 hint="the terminal or telnet would act on it (interrupt, erase, echo); use tcp:// for such data",
             )
-        if self._line_by_line and any(len(line) > 4000 for line in data.split(b"\n")):
+        if self._line_by_line and any(len(line) > CANONICAL_LINE for line in data.split(b"\n")):
             # a canonical terminal keeps at most 4095 bytes of a line and drops the rest
-            raise ScriptError(f"{self.target}: a line over 4000 bytes cannot pass through telnet's terminal")
+            raise ScriptError(
+                f"{self.target}: a line over {CANONICAL_LINE} bytes cannot pass through telnet's terminal"
+            )
         return data
 
     def _filter(self, data: bytes) -> bytes | None:
@@ -218,7 +254,7 @@ class TelnetTransport(SpawnTransport):
         self.close()
         return b""
 
-    def _whole_packets_no_echo(self) -> None:
+    def _whole_packets_no_echo(self) -> bool:
         """Undo two things of the terminal mode telnet sets: echo, and reading line by line.
 
         Echo would let an expect match what we sent. Line-by-line (canonical) reading makes
@@ -226,18 +262,22 @@ class TelnetTransport(SpawnTransport):
         the second line until the server acknowledges the first, and the server, with nothing
         to answer before the blank line, delays that ACK by up to 40 ms: every multi-line
         packet would wait for it (Expect's vmcount.exp does). Read whole, a packet is one segment.
+        True if the terminal was reading line by line.
         """
         fd = self._child.child_fd
         try:
             attrs = termios.tcgetattr(fd)
+            switched = bool(attrs[3] & termios.ICANON)
             if attrs[3] & (termios.ECHO | termios.ICANON):
                 self._echo_was_on = self._echo_was_on or bool(attrs[3] & termios.ECHO)
                 attrs[3] &= ~(termios.ECHO | termios.ICANON)
                 attrs[6][termios.VMIN], attrs[6][termios.VTIME] = 1, 0
                 termios.tcsetattr(fd, termios.TCSANOW, attrs)
             self._line_by_line = False
+            return switched
         except (OSError, ValueError, termios.error):
             self._line_by_line = True  # the child is gone: nothing is echoed any more
+            return False
 
 
 def _spawn(target: Target, argv: list[str], prepare_terminal: object) -> pexpect.spawn:
