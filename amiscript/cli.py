@@ -32,6 +32,7 @@ from amiscript.script import Script, load_script
 from amiscript.script.model import MAX_SECONDS
 from amiscript.script.paths import is_dir, is_file
 from amiscript.script.yamlnodes import YList, YMap, load_yaml_file
+from amiscript.signals import STOP_SIGNALS
 from amiscript.transports.base import TlsOptions
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 PROG = "amiscript"
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+
+
+_RESULT_WRITTEN = False  # a Nagios plugin line is out: see _write_plugin_line
 
 
 class Terminated(BaseException):
@@ -345,6 +349,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
                 if args.format != "nagios":
                     raise
                 return _nagios_unknown(args.scripts, exc, out)
+            except (KeyboardInterrupt, Terminated) as stop:  # before the check started (--simulate)
+                if args.format != "nagios" or _RESULT_WRITTEN:
+                    raise
+                return _nagios_stopped(Path(args.scripts[0]).stem.upper(), stop, out, err)
         if args.command == "check":
             _check_include_paths(args.include_path)
             return _check(args.scripts, args.format, out, args.include_path)
@@ -396,6 +404,9 @@ def main_entry() -> None:
     signal.signal(signal.SIGTERM, _stop_on_signal)
     try:
         code = main()
+        # decided: a late signal must not turn it into 130/143, nor kill the exit (Python puts
+        # the default handlers back while it shuts down)
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         sys.stdout.flush()
     except (KeyboardInterrupt, Terminated) as stop:  # arrived outside main's own handling
         code = EXIT_INTERRUPTED if isinstance(stop, KeyboardInterrupt) else EXIT_TERMINATED
@@ -409,7 +420,10 @@ def main_entry() -> None:
 
 def _stop_on_signal(signum: int, frame: object) -> None:
     """The first Ctrl-C or SIGTERM unwinds the run: Logoff if logged in, close, reap children.
-    More of them meanwhile are ignored, so that short, bounded cleanup is not cut in half."""
+    More of them meanwhile are ignored, so that short, bounded cleanup is not cut in half;
+    so are those after a plugin line was written (its status is the exit status)."""
+    if _RESULT_WRITTEN:
+        return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
@@ -696,8 +710,25 @@ def _nagios_unknown(scripts: Sequence[str], exc: AmiscriptError, out: TextIO) ->
     from amiscript.report import nagios
 
     service = Path(scripts[0]).stem.upper() if scripts else "AMISCRIPT"
-    out.write(nagios.plugin_line(service, nagios.UNKNOWN, str(exc), []) + "\n")
+    _write_plugin_line(out, nagios.plugin_line(service, nagios.UNKNOWN, str(exc), []))
     return nagios.UNKNOWN
+
+
+def _nagios_stopped(service: str, stop: BaseException, out: TextIO, err: TextIO) -> int:
+    """A monitor that gives up on a check stops it: it still reads one plugin line (UNKNOWN)."""
+    from amiscript.report import nagios
+
+    how = "interrupted (SIGINT)" if isinstance(stop, KeyboardInterrupt) else "terminated (SIGTERM)"
+    _write_plugin_line(out, nagios.plugin_line(service, nagios.UNKNOWN, f"check {how} before it finished", []))
+    err.write(f"{PROG}: {how.split()[0]}\n")
+    return nagios.UNKNOWN
+
+
+def _write_plugin_line(out: TextIO, line: str) -> None:
+    """The one line a monitor reads decides the status: from here on no signal may change it."""
+    global _RESULT_WRITTEN
+    _RESULT_WRITTEN = True
+    out.write(line + "\n")
 
 
 def _nagios_scripts(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str] | None:
@@ -755,11 +786,7 @@ def _run_nagios(
     except AmiscriptError as exc:
         code, error = exc.exit_code, str(exc)
     except (KeyboardInterrupt, Terminated) as stop:
-        # a monitor that gives up on a check stops it: it still reads one plugin line (UNKNOWN)
-        how = "interrupted (SIGINT)" if isinstance(stop, KeyboardInterrupt) else "terminated (SIGTERM)"
-        out.write(nagios.plugin_line(service, nagios.UNKNOWN, f"check {how} before it finished", []) + "\n")
-        err.write(f"{PROG}: {how.split()[0]}\n")
-        return nagios.UNKNOWN
+        return _nagios_stopped(service, stop, out, err)
     lines = [line for line in captured.getvalue().splitlines() if line.strip()]
     text = error or (lines[-1] if lines else "check passed")
     status = {0: nagios.OK, 2: nagios.UNKNOWN}.get(code, nagios.CRITICAL)
@@ -774,7 +801,7 @@ def _run_nagios(
                 break
             perf.append(nagios.perfdata(metric.label, number, metric.uom, metric.warning, metric.critical))
             status = max(status, nagios.metric_status(float(number), metric.warning, metric.critical))
-    out.write(nagios.plugin_line(service, status, text, perf) + "\n")
+    _write_plugin_line(out, nagios.plugin_line(service, status, text, perf))
     return status
 
 

@@ -220,3 +220,29 @@ def test_a_check_stopped_by_a_signal_still_prints_one_unknown_line(tmp_path: Pat
             check.kill()
     assert (check.returncode, out) == (3, f"WAITS UNKNOWN: check {how} before it finished\n")
     assert err == f"amiscript: {how.split()[0]}\n"
+
+
+def test_a_sigterm_at_any_moment_leaves_one_plugin_line_whose_status_is_the_exit_status(tmp_path: Path) -> None:
+    """Swept over a whole --simulate check: before the check started (the simulator starting), in
+    it, and after its line was written. Only a signal before Python set its handlers may kill the
+    process outright (-15, nothing printed); never a line with another status, never two."""
+    script = tmp_path / "quick.yaml"
+    script.write_text("connect: {}\nsteps:\n  - login: {username: admin, secret: secret5}\n  - print: fine\n")
+    statuses = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
+    outcomes = set()
+    for step in range(24):
+        check = subprocess.Popen(
+            [*AMISCRIPT, "run", str(script), "--format", "nagios", "--simulate"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        time.sleep(0.03 + step * 0.025)
+        check.send_signal(signal.SIGTERM)
+        out, _ = check.communicate(timeout=30)
+        lines = out.splitlines()
+        if check.returncode == -signal.SIGTERM:
+            assert lines == [], out  # Python was still starting
+        else:
+            assert len(lines) == 1, out
+            assert check.returncode == statuses[lines[0].split(":")[0].split()[1]], (check.returncode, out)
+        outcomes.add(check.returncode)
+    assert outcomes & {0, 3}, outcomes  # the sweep reached the check itself
