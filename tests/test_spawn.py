@@ -537,3 +537,13 @@ def test_telnet_switching_back_to_line_mode_during_a_long_send_stops_the_run(tmp
         result = run_cli("run", str(script), "--target", f"telnet://{host}:{port}")
     assert result.returncode == 3, result.stderr
     assert "telnet switched its terminal back to line mode during the send" in result.stderr
+
+
+def test_a_background_job_that_ignores_sighup_does_not_outlive_the_run() -> None:
+    marker = f"amiscript-test-{uuid.uuid4().hex}"
+    # the shell ignores SIGHUP and leaves a job behind that does too (it inherits the trap)
+    command = (
+        f'[sh, -c, \'trap "" HUP; {sys.executable} -c "import time; time.sleep(60)" {marker} & echo READY; wait\']'
+    )
+    assert run_in_process(spawn_script("  - expect: READY\n", command=command))[0] == 0
+    assert processes_with(marker) == []

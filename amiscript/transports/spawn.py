@@ -375,6 +375,23 @@ def _reap(child: pexpect.spawn) -> None:
             break  # already reaped, or not ours any more
     with contextlib.suppress(OSError, pexpect.ExceptionPexpect):
         child.close(force=True)
+    _end_process_group(child.pid)
+
+
+def _end_process_group(pgid: int) -> None:
+    """What the child left behind in its process group (it leads one: pexpect starts it in a
+    session of its own), such as a background job that ignores SIGHUP: nothing a run starts
+    may outlive it. SIGTERM, then SIGKILL, each after a grace; at once if nothing is left."""
+    for signum, grace in ((signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, KILL_GRACE)):
+        deadline = time.monotonic() + grace
+        try:
+            os.killpg(pgid, signum)
+            os.killpg(pgid, signal.SIGCONT)
+            while time.monotonic() < deadline:
+                time.sleep(0.005)
+                os.killpg(pgid, 0)  # ProcessLookupError once the group is empty
+        except (ProcessLookupError, PermissionError):
+            return
 
 
 def _exits_within(child: pexpect.spawn, grace: float) -> bool:
