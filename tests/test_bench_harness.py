@@ -59,3 +59,13 @@ def test_ping_clients_complete_their_round_trips(kind: str) -> None:
     with server("echo") as port:
         result = client(kind, str(port), "5000")  # bench/run.py's count (a script of 5000 steps once broke)
     assert result["seconds"] > 0
+
+
+def test_the_delayed_ack_count_sees_a_wait_that_every_run_pays() -> None:
+    """Counted against the fastest run alone, 40 runs that all waited counted as none."""
+    from run import stalls
+
+    every = stalls([0.0513] * 40, [0.097] * 40, 0.097, 0.087)
+    assert every.startswith("Expect+telnet: 40 of 40 runs") and "0 of 40 runs 25 ms" in every
+    half = stalls([0.0085] * 20 + [0.051] * 20, [0.267, 0.381, 0.241], 0.267, 0.087)
+    assert half.startswith("Expect+telnet: 20 of 40 runs") and "3 of 3 runs 25 ms" in half
