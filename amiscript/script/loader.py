@@ -442,6 +442,9 @@ class _Builder:
                 fields[key] = parse_template(default, conn.location)
         if "timeout" in conn and fields["timeout"].is_literal:
             self.number(conn["timeout"], "connect timeout")
+        host = fields["host"]
+        if host.is_literal and not host.raw.strip():
+            raise ScriptError("host is empty", host.location, hint="name the PBX, such as host: pbx.example.net")
         port = fields["port"]
         if port.is_literal and not (_DIGITS.fullmatch(port.raw.strip()) and 0 < int(port.raw) < 65536):
             raise ScriptError(
