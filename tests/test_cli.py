@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -615,3 +616,25 @@ def test_an_ami_step_against_a_port_that_is_not_the_ami_says_what_greeted_it(
         result.stderr
     )
     assert then in result.stderr
+
+
+def test_the_greeting_hint_never_shows_a_piece_of_a_secret_cut_at_its_edge(tmp_path: Path) -> None:
+    secret = "hunter2-9f8e7d6c5b4a3f2e1d0c"
+
+    def echoing(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        with contextlib.suppress(OSError):
+            first = conn.recv(4096).split(b"\r\n")[2]  # Secret: … of the Login, as its greeting
+            conn.sendall(first + b" and a long tail of text after it, " + b"x" * 40 + b"\r\n")
+            time.sleep(2)
+
+    script = tmp_path / "greet.yaml"
+    script.write_text(
+        "vars:\n  secret: {default: x, secret: true}\nconnect: {}\n"
+        "steps:\n  - login: {username: admin, secret: '${secret}'}\n    timeout: 0.5\n"
+    )
+    with tcp_peer(echoing) as (host, port):
+        result = amiscript("run", str(script), "--target", f"tcp://{host}:{port}", "--var", f"secret={secret}")
+    assert "the peer greeted with" in result.stderr
+    for size in range(4, len(secret) + 1):
+        assert secret[-size:] not in result.stderr, secret[-size:]
