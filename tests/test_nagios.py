@@ -246,3 +246,8 @@ def test_a_sigterm_at_any_moment_leaves_one_plugin_line_whose_status_is_the_exit
             assert check.returncode == statuses[lines[0].split(":")[0].split()[1]], (check.returncode, out)
         outcomes.add(check.returncode)
     assert outcomes & {0, 3}, outcomes  # the sweep reached the check itself
+
+
+def test_a_service_name_with_a_bar_or_a_line_break_cannot_break_the_plugin_line() -> None:
+    assert plugin_line("A|B", OK, "hello", []) == "A/B OK: hello"
+    assert plugin_line("TWO\nLINES", OK, "hello", ["x=1;;;;"]) == "TWO LINES OK: hello | x=1;;;;"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import re
 import select
 import signal
 import socket
@@ -310,3 +312,26 @@ def test_ctrl_c_while_a_parallel_run_is_still_connecting_stops_it_at_once_as_int
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+def test_a_captured_byte_that_is_not_utf8_is_written_into_both_reports(tmp_path: Path) -> None:
+    def answering(conn: socket.socket) -> None:
+        conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")
+        conn.settimeout(5)
+        with contextlib.suppress(OSError):
+            action_id = re.search(rb"ActionID: (\S+)", conn.recv(4096))
+            assert action_id is not None
+            conn.sendall(b"Response: Success\r\nActionID: " + action_id.group(1) + b"\r\nMessage: caf\xe9\r\n\r\n")
+            time.sleep(1)
+
+    script = tmp_path / "odd.yaml"
+    script.write_text(
+        "connect: {}\nsteps:\n  - action: {Action: Ping}\n    save: {said: Message}\n  - print: '${said}'\n"
+    )
+    out, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    with tcp_peer(answering) as (host, port):
+        result = run("run", str(script), "--target", f"tcp://{host}:{port}", "--json", str(out), "--junit", str(junit))
+    assert result.returncode == 0, result.stderr
+    (entry,) = report(out)["runs"]
+    assert entry["result"] == "ok" and entry["steps"][0]["captures"]["said"] == "caf\udce9"
+    ElementTree.parse(junit)  # written, and well-formed

@@ -125,6 +125,8 @@ def write_report(path: str, runs: list[RunEntry], started: float) -> None:
     }
     import json  # only --json needs it: kept out of every run's start-up
 
-    with open(path, "w", encoding="utf-8") as handle:
+    # a byte that is not UTF-8 (captured from the peer) is held as a surrogate: written as the
+    # JSON escape \udcNN, which any JSON reader reads back, instead of failing half-way
+    with open(path, "w", encoding="utf-8", errors="backslashreplace") as handle:
         json.dump(document, handle, indent=2, ensure_ascii=False)
         handle.write("\n")

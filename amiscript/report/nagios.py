@@ -62,5 +62,7 @@ def plugin_line(service: str, status: int, text: str, perf: list[str]) -> str:
     # A script written for the text format may start with the same word ("OK: ..."): say it once.
     word = STATUS_NAMES[status]
     clean = re.sub(rf"^{word}(?::| -) (?=\S)", "", clean)
+    # The service name too (it comes from the script's `name`): one word run, no '|', one line.
+    service = " ".join(service.replace("|", "/").split()) or "AMISCRIPT"
     line = f"{service} {word}: {clean}"
     return f"{line} | {' '.join(perf)}" if perf else line
