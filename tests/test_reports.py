@@ -272,7 +272,13 @@ def test_a_report_path_that_would_destroy_a_file_or_fail_late_is_refused_before_
         ((a, "--json", "-"), "--json needs a file name"),
         ((a, "--json", str(tmp_path / "r"), "--junit", str(tmp_path / "r")), "is also the file of --json"),
         ((a, "--junit", str(tmp_path)), "is a folder"),
+        ((a, "--json", str(tmp_path / "dangling.json")), "the folder /nonexistent/dir does not exist"),
+        ((a, "--junit", str(tmp_path / "loop1")), "Too many levels of symbolic links"),
+        ((a, "--json", str(tmp_path / ("r" * 300))), "File name too long"),
     ]
+    (tmp_path / "dangling.json").symlink_to("/nonexistent/dir/x.json")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
     for args, said in cases:
         result = run("run", *args, *mailbox)
         assert (result.returncode, result.stdout) == (2, ""), args

@@ -43,15 +43,20 @@ def check_report_paths(reports: Sequence[tuple[str, str | None]], inputs: Iterab
 
 
 def _check_writable(option: str, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        # a new file, where the path leads (through a symlink to a file not there yet, too)
+        folder = os.path.dirname(_real(path))
+        if not os.path.isdir(folder):
+            raise UsageError(f"{option} {path}: the folder {folder} does not exist") from None
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"{option} {path}: the folder {folder} is not writable") from None
+        return
+    except OSError as exc:  # a symlink loop, a name too long, a file where a folder should be
+        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
     if os.path.isdir(path):
         raise UsageError(f"{option} {path} is a folder: give a file name")
-    if not os.path.isdir(folder):
-        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
-    if not os.path.exists(path):
-        if not os.access(folder, os.W_OK):
-            raise UsageError(f"{option} {path}: the folder {folder} is not writable")
-        return
     if not os.path.isfile(path):
         raise UsageError(f"{option} {path} is not a regular file")
     if not os.access(path, os.W_OK):
