@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -176,17 +177,21 @@ def test_a_shipped_check_reads_the_secret_from_ami_secret_and_says_so_when_it_is
     assert refused.returncode == 1 and "Authentication failed" in refused.stderr
 
 
-def usage_lines() -> list[tuple[str, list[str], int]]:
-    """Every `amiscript run ...` line written in a comment of a shipped script, as arguments, and
-    the exit status it should end with: 0, or what a trailing `# exit N: why` says."""
+def usage_lines() -> list[tuple[str, dict[str, str], list[str], int]]:
+    """Every `amiscript run ...` line written in a comment of a shipped script: the environment it
+    sets first (`AMI_SECRET=...`: the simulator's secret stands for the reader's), its arguments,
+    and the exit status it should end with: 0, or what a trailing `# exit N: why` says."""
     found = []
     for path in sorted(SCRIPTS.rglob("*.yaml")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            written = re.match(r"#\s+(?:[A-Z_]+=\S+\s+)*amiscript run (.*)", line)  # AMI_SECRET=... first
+            written = re.match(r"#\s+((?:[A-Z_]+=\S+\s+)*)amiscript run (.*)", line)
             if written:
-                status = re.search(r"\s#\s*exit (\d+)", written.group(1))
-                args = shlex.split(written.group(1), comments=True)
-                found.append((f"{path.relative_to(ROOT)}:{number}", args, int(status.group(1)) if status else 0))
+                env = dict(pair.split("=", 1) for pair in written.group(1).split())
+                env = {name: "secret5" if value == "..." else value for name, value in env.items()}
+                status = re.search(r"\s#\s*exit (\d+)", written.group(2))
+                args = shlex.split(written.group(2), comments=True)
+                where = f"{path.relative_to(ROOT)}:{number}"
+                found.append((where, env, args, int(status.group(1)) if status else 0))
     return found
 
 
@@ -206,14 +211,21 @@ def as_simulated(args: list[str]) -> list[str]:
 
 def test_the_usage_lines_of_the_shipped_scripts_are_found() -> None:
     """The test below runs what this finds: it must not silently find nothing."""
-    named = {where.rpartition(":")[0] for where, _, _ in usage_lines()}
+    named = {where.rpartition(":")[0] for where, _, _, _ in usage_lines()}
     assert {"scripts/vmcount.yaml", "scripts/demos/friends.yaml", "scripts/checks/ami-login.yaml"} <= named
 
 
-@pytest.mark.parametrize(("where", "args", "status"), usage_lines(), ids=[where for where, _, _ in usage_lines()])
-def test_each_usage_line_in_a_scripts_comment_runs_as_written(where: str, args: list[str], status: int) -> None:
-    """A reader copies these lines first: each must work (with --simulate instead of a PBX)."""
+@pytest.mark.parametrize(
+    ("where", "env", "args", "status"), usage_lines(), ids=[where for where, _, _, _ in usage_lines()]
+)
+def test_each_usage_line_in_a_scripts_comment_runs_as_written(
+    where: str, env: dict[str, str], args: list[str], status: int
+) -> None:
+    """A reader copies these lines first: each must work (with --simulate instead of a PBX), with
+    only the environment the line itself sets."""
+    environ = {name: value for name, value in os.environ.items() if name != "AMI_SECRET"}
     result = subprocess.run(
-        [*AMISCRIPT, "run", *as_simulated(args)], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
+        [*AMISCRIPT, "run", *as_simulated(args)], capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={**environ, **env},
+    )  # fmt: skip
     assert result.returncode == status, f"{where}: {result.stderr}"
