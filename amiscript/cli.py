@@ -548,11 +548,13 @@ def _run_many(
             return job
 
         jobs = [Job(path, _label(target), job_for(index, path, target)) for index, (path, target) in enumerate(pairs)]
-        outcomes = run_jobs(jobs, args.jobs, _sections_in_order(jobs, out, err))
+        sections = _Sections(jobs, out, err, entries)
+        try:
+            outcomes = run_jobs(jobs, args.jobs, sections)
+        except (KeyboardInterrupt, Terminated):
+            sections.show_held()  # a stopped CI job needs the log of what did finish
+            raise
     out.write("\n" + "\n".join(summary_table(outcomes)) + "\n")
-    for index, outcome in enumerate(outcomes):
-        if index in entries:
-            entries[index].stdout, entries[index].stderr = outcome.stdout, outcome.stderr
     _write_reports(args, [entries[index] for index in sorted(entries)], started)
     return worst(outcomes)
 
@@ -930,33 +932,50 @@ def _read_inventory(path: str, *, scheme_only: bool) -> list[_Target]:
     return targets
 
 
-def _sections_in_order(jobs: Sequence[Job], out: TextIO, err: TextIO) -> Callable[[Outcome, int], None]:
+class _Sections:
     """Each check's output under its `--- SCRIPT @ TARGET` line, as soon as it and every check
     before it have ended: a CI log grows while the run goes, in an order that does not depend on
-    timing. On a terminal, a progress line on stderr says how many have ended."""
-    order = {id(job): index for index, job in enumerate(jobs)}
-    ended: dict[int, Outcome] = {}
-    shown = 0
-    progress = hasattr(err, "isatty") and err.isatty()
+    timing. On a terminal, a progress line on stderr says how many have ended. What a check
+    printed also goes to its report entry as soon as it ends."""
 
-    def done(outcome: Outcome, count: int) -> None:
-        nonlocal shown
-        ended[order[id(outcome.job)]] = outcome
-        if progress:
-            err.write("\r\x1b[K")
-        while shown in ended:
-            section = ended.pop(shown)
-            shown += 1
-            out.write(f"--- {section.job.script} @ {section.job.target}: {section.result} ({section.seconds:.2f} s)\n")
-            out.write(section.stdout)
-            out.flush()
-            err.write(section.stderr)
-        if progress:
-            end = "\n" if count == len(jobs) else ""
-            err.write(f"{PROG}: {count}/{len(jobs)} done ({outcome.job.target}: {outcome.result}){end}")
-        err.flush()
+    def __init__(self, jobs: Sequence[Job], out: TextIO, err: TextIO, entries: dict[int, RunEntry]) -> None:
+        self._order = {id(job): index for index, job in enumerate(jobs)}
+        self._total = len(jobs)
+        self._out, self._err, self._entries = out, err, entries
+        self._ended: dict[int, Outcome] = {}
+        self._shown = 0
+        self._progress = hasattr(err, "isatty") and err.isatty()
 
-    return done
+    def __call__(self, outcome: Outcome, count: int) -> None:
+        index = self._order[id(outcome.job)]
+        self._ended[index] = outcome
+        if index in self._entries:
+            self._entries[index].stdout, self._entries[index].stderr = outcome.stdout, outcome.stderr
+        if self._progress:
+            self._err.write("\r\x1b[K")
+        while self._shown in self._ended:
+            self._show(self._ended.pop(self._shown))
+            self._shown += 1
+        if self._progress:
+            end = "\n" if count == self._total else ""
+            self._err.write(f"{PROG}: {count}/{self._total} done ({outcome.job.target}: {outcome.result}){end}")
+        self._err.flush()
+
+    def show_held(self) -> None:
+        """The run was stopped: what ended behind a check still running, in order."""
+        if self._progress and self._ended:
+            self._err.write("\r\x1b[K")
+        for index in sorted(self._ended):
+            self._show(self._ended.pop(index))
+        self._err.flush()
+
+    def _show(self, section: Outcome) -> None:
+        self._out.write(
+            f"--- {section.job.script} @ {section.job.target}: {section.result} ({section.seconds:.2f} s)\n"
+        )
+        self._out.write(section.stdout)
+        self._out.flush()
+        self._err.write(section.stderr)
 
 
 @contextmanager

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -186,3 +188,36 @@ def test_each_checks_output_is_printed_once_it_and_those_before_it_have_ended(tm
                 process.wait()
     assert [line.split(":")[0] for line in early] == [f"--- {quick} @ (script's connect)", "quick done\n"] * 2
     assert rest.startswith(f"--- {slow} @ (script's connect): ok") and "slow done\n--- " in rest
+
+
+def test_a_stopped_parallel_run_still_shows_and_reports_the_checks_that_ended(tmp_path: Path) -> None:
+    """A quick check that ended behind a slow one is printed and reported when Ctrl-C stops the run."""
+    held = threading.Event()
+
+    def silent(conn: socket.socket) -> None:
+        held.wait(30)
+
+    quick = tmp_path / "quick.yaml"
+    quick.write_text("steps:\n  - print: quick done\n")
+    with tcp_peer(silent) as (host, port):
+        slow = tmp_path / "slow.yaml"
+        slow.write_text(f"connect: {{host: {host}, port: '{port}'}}\nsteps:\n  - expect: GO\n    timeout: 30\n")
+        report = tmp_path / "r.json"
+        process = subprocess.Popen(
+            [*AMISCRIPT, "run", str(slow), str(quick), "--json", str(report)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        try:
+            time.sleep(2)  # the quick check has ended; the slow one waits
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+        finally:
+            held.set()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 130, err
+    assert out.startswith(f"--- {quick} @ (script's connect): ok (") and out.endswith(" s)\nquick done\n")
+    assert out.count("--- ") == 1  # the slow check, stopped, has no section
+    runs = json.loads(report.read_text())["runs"]
+    assert [(run["result"], run["stdout"]) for run in runs] == [("interrupted", ""), ("ok", "quick done\n")]

@@ -245,7 +245,7 @@ def test_a_secret_can_come_from_a_file_and_a_missing_file_stops_before_connectin
 def test_sections_come_in_order_and_progress_only_on_a_terminal() -> None:
     import io
 
-    from amiscript.cli import _sections_in_order
+    from amiscript.cli import _Sections
     from amiscript.engine.runner import Job, Outcome
 
     class Terminal(io.StringIO):
@@ -257,7 +257,7 @@ def test_sections_come_in_order_and_progress_only_on_a_terminal() -> None:
     sections = "--- a.yaml @ tcp://pbx1:5038: ok (0.20 s)\na out\n--- b.yaml @ tcp://pbx2:5038: unreachable (0.10 s)\n"
     for err, progress in ((Terminal(), True), (io.StringIO(), False)):
         out = io.StringIO()
-        done = _sections_in_order([first, second], out, err)
+        done = _Sections([first, second], out, err, {})
         done(Outcome(second, 3, 0.1, "", "b err\n"), 1)  # the second ends first: held back
         assert out.getvalue() == ""
         done(Outcome(first, 0, 0.2, "a out\n", ""), 2)
