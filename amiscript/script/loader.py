@@ -606,9 +606,15 @@ class _Builder:
         spec = self.mapping(item["action"], "action")
         headers = []
         seen: dict[str, str] = {}
+        previous: str | None = None
         for name, value in spec.items():
             if ":" in name or not name.strip() or name != name.strip():
                 raise ScriptError(f"invalid header name {name!r}", spec.key_locations[name])
+            if spec.flow and isinstance(value, YStr) and not value and not value.quoted:
+                raise ScriptError(
+                    f"header {name!r} has no value", spec.key_locations[name], hint=_valueless(spec, previous, name)
+                )
+            previous = name
             if name.lower() in seen:
                 raise ScriptError(
                     f"header {name!r} is given twice (as {seen[name.lower()]!r} too); AMI names ignore case",
@@ -953,6 +959,18 @@ def _only_for(conn: YMap, transport: str, keys: Iterable[str], chosen: str) -> N
                 conn.key_locations[key],
                 hint=f"remove it, or set `transport: {transport}`",
             )
+
+
+def _valueless(spec: YMap, previous: str | None, name: str) -> str:
+    """`{Data: SIP/100,30}`: in a flow mapping a comma ends a plain value, and what follows it is
+    a header of its own with no value: the action would send another header than written."""
+    value = spec[previous] if previous is not None else None
+    if not isinstance(value, YStr) or value.quoted or not value:
+        return f'write {name}: VALUE, or {name}: "" for an empty value'
+    before, after = value.location, spec.key_locations[name]
+    gap = after.column - before.column - len(value) if before.line == after.line else 2
+    joined = f"{value},{' ' * max(gap - 1, 0)}{name}"
+    return f'quote a value that contains a comma: {previous}: "{joined}"'
 
 
 def _split_at_comma(node: YMap, previous: str | None, key: str) -> str:
