@@ -597,7 +597,11 @@ def test_check_warns_of_a_file_value_that_cannot_be_read_here(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("greeting", "then"),
-    [(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n", "nothing was received"), (b"HTTP/1.0 400 Bad Request\r\n", "")],
+    [
+        (b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n", "nothing was received"),
+        (b"HTTP/1.0 400 Bad Request\r\n", ""),
+        (b"caf\xe9 bar\r\n", ""),  # a byte that is not UTF-8 is shown as \xNN, as everywhere
+    ],
 )
 def test_an_ami_step_against_a_port_that_is_not_the_ami_says_what_greeted_it(
     tmp_path: Path, greeting: bytes, then: str
@@ -611,7 +615,7 @@ def test_an_ami_step_against_a_port_that_is_not_the_ami_says_what_greeted_it(
     with tcp_peer(not_ami) as (host, port):
         result = amiscript("run", str(script), "--target", f"tcp://{host}:{port}")
     assert result.returncode == 1
-    shown = greeting.decode().strip()
+    shown = greeting.decode("utf-8", "backslashreplace").strip()
     assert f'the peer greeted with "{shown}", not the AMI\'s `Asterisk Call Manager/…` (is this the AMI port?)' in (
         result.stderr
     )

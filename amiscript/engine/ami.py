@@ -7,7 +7,6 @@ Interpreter, which owns the variables, the session and the handlers.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 from collections.abc import Callable, Sequence
@@ -329,10 +328,7 @@ class AmiSteps(_Base):
         greeting = inbox.banner
         if greeting is not None and not greeting.startswith("Asterisk Call Manager/"):
             # mask a window longer by the longest secret, then cut: a secret across the cut is masked whole
-            masked = self.mask(greeting[-(80 + self.mask.longest) :])
-            with contextlib.suppress(UnicodeEncodeError):  # a byte that is not UTF-8 shows as \xNN
-                masked = masked.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            shown = one_line(masked, 80)
+            shown = one_line(self.mask(greeting[-(80 + self.mask.longest) :]), 80)
             seen = (
                 f"the peer greeted with {shown}, not the AMI's `Asterisk Call Manager/…` "
                 f"(is this the AMI port?); {seen}"

@@ -103,6 +103,8 @@ def one_line(text: str, limit: int = 200) -> str:
             escaped.append('\\"')
         elif char == "\\":
             escaped.append("\\\\")
+        elif "\udc80" <= char <= "\udcff":  # a byte that is not UTF-8, as surrogateescape holds it
+            escaped.append(f"\\x{ord(char) - 0xDC00:02x}")
         elif not char.isprintable():
             escaped.append(f"\\x{ord(char):02x}" if ord(char) < 256 else f"\\u{ord(char):04x}")
         else:
