@@ -72,13 +72,6 @@ def recorder(received: list[bytes], until: bytes, greeting: bytes = b"") -> Hand
     def record(conn: socket.socket) -> None:
         if greeting:
             conn.sendall(greeting)
-        conn.settimeout(5)
-        data = b""
-        while until not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        received.append(data)
+        received.append(read_until(conn, until))
 
     return record
