@@ -1,7 +1,10 @@
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from amiscript.sim import SimConfig, Simulator, default_config
 
 pytest_plugins = ["pytester"]
 
@@ -19,3 +22,13 @@ def _simulator_secret_exported(monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped checks read the secret from AMI_SECRET, as a user exports it; the simulator's
     admin secret is secret5. A test that needs it unset or different says so itself."""
     monkeypatch.setenv("AMI_SECRET", "secret5")
+
+
+@pytest.fixture
+def sim() -> Iterator[tuple[str, int]]:
+    """The built-in simulator on a free port, its address; it refuses a login at once (Asterisk
+    waits a second, which the simulator does by default)."""
+    config = default_config()
+    fast = SimConfig(users=config.users, mailboxes=config.mailboxes, login_fail_delay=0.0)
+    with Simulator(fast, host="127.0.0.1", port=0) as server:
+        yield server.address

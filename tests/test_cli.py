@@ -11,13 +11,11 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from amiscript.cli import main
-from amiscript.sim import SimConfig, Simulator, default_config
 
 from .helpers import AMISCRIPT
 from .peers import free_port, read_until, tcp_peer
@@ -41,14 +39,6 @@ def amiscript(*args: str, timeout: float = 30, env: dict[str, str] | None = None
 def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in result.stderr, result.stderr
     assert "Traceback" not in result.stdout
-
-
-@pytest.fixture
-def sim() -> Iterator[tuple[str, int]]:
-    config = default_config()
-    fast = SimConfig(users=config.users, mailboxes=config.mailboxes, login_fail_delay=0.0, auth_timeout=30.0)
-    with Simulator(fast, host="127.0.0.1", port=0) as server:
-        yield server.address
 
 
 def test_vmcount_prints_the_books_session_against_the_simulator(sim: tuple[str, int]) -> None:

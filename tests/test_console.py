@@ -21,20 +21,11 @@ import pytest
 
 from amiscript.protocol import Packet, encode_packet
 from amiscript.protocol.codec import SERVER_MAX_LINE, PacketReader, Signal
-from amiscript.sim import SimConfig, Simulator, default_config
 from tests.peers import free_port, tcp_peer
 
 SECRET = "secret5"
 LOGIN = ("--username", "admin", "--secret-env", "AMI_TEST_SECRET")
 TIMEOUT = 20  # seconds any one expectation may take on a loaded machine
-
-
-@pytest.fixture
-def sim() -> Iterator[tuple[str, int]]:
-    base = default_config()
-    fast = SimConfig(users=base.users, mailboxes=base.mailboxes, login_fail_delay=0.0)
-    with Simulator(fast, host="127.0.0.1", port=0) as server:
-        yield server.address
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:

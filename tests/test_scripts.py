@@ -10,7 +10,6 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,6 @@ from .helpers import AMISCRIPT
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 SCHEMES = ["tcp", pytest.param("telnet", marks=pytest.mark.skipif(shutil.which("telnet") is None, reason="no telnet"))]
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[tuple[str, int]]:
-    config = default_config()
-    fast = SimConfig(users=config.users, mailboxes=config.mailboxes, login_fail_delay=0.0)
-    with Simulator(fast, host="127.0.0.1", port=0) as server:
-        yield server.address
 
 
 def run(script: str, sim: tuple[str, int], scheme: str, *args: str) -> subprocess.CompletedProcess[str]:

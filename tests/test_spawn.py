@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ import pytest
 from amiscript.engine import Interpreter
 from amiscript.errors import ConnectFailed, ConnectionLost, RunFailed
 from amiscript.script import load_script_text
-from amiscript.sim import SimConfig, Simulator, default_config
 from amiscript.transports.base import Target
 
 from .helpers import AMISCRIPT, Recorder
@@ -38,14 +36,6 @@ needs_telnet = pytest.mark.skipif(
 
 def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*AMISCRIPT, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-
-
-@pytest.fixture
-def sim() -> Iterator[tuple[str, int]]:
-    config = default_config()
-    fast = SimConfig(users=config.users, mailboxes=config.mailboxes, login_fail_delay=0.0)
-    with Simulator(fast, host="127.0.0.1", port=0) as server:
-        yield server.address
 
 
 # -- telnet: the book's transport ------------------------------------------------------------
